@@ -1,0 +1,34 @@
+"""Trains a model from gin files and bindings.
+
+  python main.py --gin_file=regression.gin \
+      --gin_param='Trainer.train_steps=2000' \
+      --gin_param='adam.learning_rate=3e-4'
+"""
+
+from absl import app
+from absl import flags
+
+import models  # pylint: disable=unused-import  (registers the models with gin)
+import trainer
+from trainer import config
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string(
+    'gin_file', [],
+    'A .gin file to apply; repeat the flag for several, applied in order. A bare '
+    'name such as regression.gin is also looked for in gin_configs/.')
+flags.DEFINE_multi_string(
+    'gin_param', [],
+    "A gin binding such as 'Trainer.train_steps=500'; repeatable. Applied after "
+    'all --gin_file flags, in order, so the last one wins.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  config.parse(FLAGS.gin_file, FLAGS.gin_param)
+  trainer.Trainer().train()
+
+
+if __name__ == '__main__':
+  app.run(main)

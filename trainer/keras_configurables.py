@@ -1,0 +1,81 @@
+"""Keras optimizers, learning-rate schedules, losses and metrics, named for gin.
+
+After importing this module a .gin file can say, for example:
+
+    Trainer.optimizer = @adam
+    adam.learning_rate = @cosine_decay()
+    cosine_decay.initial_learning_rate = 1e-3
+    cosine_decay.decay_steps = 10000
+    Trainer.loss = @mean_squared_error
+    Trainer.metrics = {'mae': @mean_absolute_error}
+
+Short lowercase names are used, so sweeps read naturally
+(`--gin_param=adam.learning_rate=3e-4`).
+
+`keras_configurable` is `gin.configurable` for a Keras class (a model or a
+layer); use it on your own models.
+"""
+
+import inspect
+from typing import Optional, TypeVar
+
+import gin
+import keras
+
+KerasClass = TypeVar('KerasClass', bound=type)
+
+
+def keras_configurable(cls: KerasClass, name: Optional[str] = None) -> KerasClass:
+  """Registers a Keras model or layer class with gin.
+
+  Plain `gin.configurable` hides the class's `__init__` signature behind a
+  `*args, **kwargs` wrapper, which Keras inspects (to build `get_config`)
+  and fails on with an IndexError; this restores the signature.
+
+  Args:
+    cls: The class to register.
+    name: The gin name; default: the class name.
+
+  Returns:
+    The configurable class.
+  """
+  signature = inspect.signature(cls.__init__)
+  configurable = gin.configurable(name or cls.__name__)(cls)
+  configurable.__init__.__signature__ = signature
+  return configurable
+
+_OPTIMIZERS = {
+    'adam': keras.optimizers.Adam,
+    'adamw': keras.optimizers.AdamW,
+    'sgd': keras.optimizers.SGD,
+    'rmsprop': keras.optimizers.RMSprop,
+    'adagrad': keras.optimizers.Adagrad,
+    'nadam': keras.optimizers.Nadam,
+    'lion': keras.optimizers.Lion,
+}
+_SCHEDULES = {
+    'cosine_decay': keras.optimizers.schedules.CosineDecay,
+    'cosine_decay_restarts': keras.optimizers.schedules.CosineDecayRestarts,
+    'exponential_decay': keras.optimizers.schedules.ExponentialDecay,
+    'inverse_time_decay': keras.optimizers.schedules.InverseTimeDecay,
+    'piecewise_constant_decay': keras.optimizers.schedules.PiecewiseConstantDecay,
+    'polynomial_decay': keras.optimizers.schedules.PolynomialDecay,
+}
+# Per-example functions (they reduce only the last axis); the Trainer averages.
+_LOSSES_AND_METRICS = {
+    'mean_squared_error': keras.losses.mean_squared_error,
+    'mean_absolute_error': keras.losses.mean_absolute_error,
+    'huber': keras.losses.huber,
+    'binary_crossentropy': keras.losses.binary_crossentropy,
+    'categorical_crossentropy': keras.losses.categorical_crossentropy,
+    'sparse_categorical_crossentropy': keras.losses.sparse_categorical_crossentropy,
+    'sparse_categorical_accuracy': keras.metrics.sparse_categorical_accuracy,
+    'categorical_accuracy': keras.metrics.categorical_accuracy,
+    'binary_accuracy': keras.metrics.binary_accuracy,
+}
+
+for _module, _table in (('keras.optimizers', _OPTIMIZERS),
+                        ('keras.optimizers.schedules', _SCHEDULES),
+                        ('keras.losses', _LOSSES_AND_METRICS)):
+  for _name, _fn in _table.items():
+    gin.external_configurable(_fn, name=_name, module=_module)

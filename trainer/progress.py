@@ -1,0 +1,38 @@
+"""The one console line a run logs per summary interval."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Dict, Optional
+
+_THROUGHPUT = ('steps_per_second', 'examples_per_second')
+
+
+def scalars_text(values: Dict[str, float]) -> str:
+  """`name=value` pairs, compactly formatted, throughput left out."""
+  return ' '.join(f'{name}={value:.4g}' for name, value in values.items()
+                  if name not in _THROUGHPUT)
+
+
+def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
+         values: Dict[str, float]) -> str:
+  """E.g. `step 620/1550 | epoch 20/50 | loss=0.0123 mae=0.0891 | 5120 steps/s | ETA 0:00:01`.
+
+  Args:
+    step: The global step reached.
+    total_steps: The step training ends at.
+    steps_per_epoch: Steps per epoch, or None when unknown.
+    values: The interval's scalars, including `steps_per_second`.
+
+  Returns:
+    The line.
+  """
+  parts = [f'step {step}/{total_steps}']
+  if steps_per_epoch:
+    parts.append(f'epoch {step / steps_per_epoch:.4g}/{total_steps / steps_per_epoch:.4g}')
+  parts.append(scalars_text(values))
+  rate = values['steps_per_second']
+  parts.append(f'{rate:.4g} steps/s')
+  eta = datetime.timedelta(seconds=round((total_steps - step) / rate)) if rate > 0 else '?'
+  parts.append(f'ETA {eta}')
+  return ' | '.join(parts)

@@ -1,0 +1,285 @@
+"""The Trainer: owns model, optimizer, data, checkpoints and summaries of a run."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import gin
+import keras
+import tensorflow as tf
+from absl import logging
+
+from trainer import data as data_lib
+from trainer import loops
+from trainer.gradient_stats import gradient_statistics
+from trainer.intervals import Interval, steps_to_next_boundary
+from trainer.summary_manager import SummaryManager
+
+Scalars = Dict[str, tf.Tensor]
+PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+OPERATIVE_CONFIG = 'operative_config.gin'
+CHECKPOINT_DIR = 'checkpoints'
+
+
+@gin.configurable
+class Trainer:
+  """A custom training loop for a Keras model, configured by gin.
+
+  A run trains for `train_steps` steps or `train_epochs` epochs in on-device
+  loops of up to `steps_per_loop` steps. Each loop ends exactly where an
+  event is due (summaries, evaluation, a checkpoint, an epoch end), and the
+  due events run between loops. Rerunning with the same `model_dir` resumes
+  from the latest checkpoint.
+
+  To train a new kind of model, subclass and override `compute_loss` (and,
+  rarely, `train_step` or `eval_step`). Whatever scalars they return are
+  logged to TensorBoard; adding a scalar is adding a dict entry.
+
+  Args:
+    model_dir: Where checkpoints, event files (train/, val/) and the
+      operative config go.
+    model: A Keras model class or factory, called once with no arguments
+      (bind `@RegressionModel`, without parentheses).
+    data: A data set builder, called as `data(split)` for `train_split`
+      and `val_split`; returns unbatched examples (see `trainer.data`).
+    optimizer: A Keras optimizer class or factory (e.g. `@adam`).
+    loss: Per-example loss `fn(y_true, y_pred)` of the default
+      `compute_loss`; averaged over the batch.
+    metrics: Extra per-example scalars `{name: fn(y_true, y_pred)}` of the
+      default `compute_loss`, logged beside the loss.
+    batch_size: Examples per training step.
+    eval_batch_size: Examples per evaluation step (default: batch_size).
+    train_steps: Train for this many steps ...
+    train_epochs: ... or this many epochs (give exactly one).
+    eval_every_n_steps: Evaluate every this many steps ...
+    eval_every_n_epochs: ... or epochs; with neither, only at the end.
+      Training always ends with an evaluation.
+    eval_steps: Evaluate on this many batches; None uses the whole split.
+    checkpoint_every_n_steps: Save a checkpoint every this many steps ...
+    checkpoint_every_n_epochs: ... or epochs; a checkpoint is always saved
+      at the end.
+    max_checkpoints_to_keep: How many recent checkpoints to keep.
+    steps_per_loop: The most steps one on-device loop runs; loops also end
+      at multiples of it.
+    steps_per_epoch: Steps per epoch; default: training examples //
+      batch_size (the last partial batch of an epoch is dropped).
+    seed: Seeds Python, numpy, TensorFlow and the shuffle order.
+    train_split: Split name passed to `data` for training.
+    val_split: Split name passed to `data` for evaluation; None: no
+      evaluation.
+  """
+
+  def __init__(self,
+               model_dir: str = gin.REQUIRED,
+               model: Callable[[], keras.Model] = gin.REQUIRED,
+               data: Callable[[str], data_lib.Examples] = gin.REQUIRED,
+               optimizer: Callable[[], keras.optimizers.Optimizer] = keras.optimizers.Adam,
+               loss: PerExampleFn = keras.losses.mean_squared_error,
+               metrics: Optional[Mapping[str, PerExampleFn]] = None,
+               batch_size: int = 32,
+               eval_batch_size: Optional[int] = None,
+               train_steps: Optional[int] = None,
+               train_epochs: Optional[int] = None,
+               eval_every_n_steps: Optional[int] = None,
+               eval_every_n_epochs: Optional[int] = None,
+               eval_steps: Optional[int] = None,
+               checkpoint_every_n_steps: Optional[int] = None,
+               checkpoint_every_n_epochs: Optional[int] = None,
+               max_checkpoints_to_keep: int = 3,
+               steps_per_loop: int = 1000,
+               steps_per_epoch: Optional[int] = None,
+               seed: Optional[int] = None,
+               train_split: str = 'train',
+               val_split: Optional[str] = 'val'):
+    _check_positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
+                    eval_batch_size=eval_batch_size, eval_steps=eval_steps,
+                    steps_per_epoch=steps_per_epoch,
+                    max_checkpoints_to_keep=max_checkpoints_to_keep)
+    self.model_dir = model_dir
+    self.batch_size = batch_size
+    self.seed = seed
+    if seed is not None:
+      keras.utils.set_random_seed(seed)
+
+    train_examples = data(train_split)
+    if steps_per_epoch is None:
+      size = data_lib.num_examples(train_examples)
+      steps_per_epoch = size // batch_size if size is not None else None
+      if steps_per_epoch == 0:
+        raise ValueError(f'the {train_split!r} split has {size} examples, fewer than '
+                         f'one batch of Trainer.batch_size={batch_size}')
+    self.steps_per_epoch = steps_per_epoch
+    self.train_dataset = data_lib.input_pipeline(
+        train_examples, batch_size, training=True, seed=seed)
+    self.val_dataset = None
+    if val_split is not None:
+      self.val_dataset = data_lib.input_pipeline(
+          data(val_split), eval_batch_size or batch_size, training=False)
+      if eval_steps is not None:
+        self.val_dataset = self.val_dataset.take(eval_steps)
+
+    length = Interval.from_either('Trainer.train', train_steps, train_epochs)
+    self.total_steps = length.in_steps(steps_per_epoch)
+    self.eval_interval = Interval.from_either(
+        'Trainer.eval_every', eval_every_n_steps, eval_every_n_epochs, required=False)
+    self.checkpoint_interval = Interval.from_either(
+        'Trainer.checkpoint_every', checkpoint_every_n_steps, checkpoint_every_n_epochs,
+        required=False)
+    self.steps_per_loop = steps_per_loop
+    self.max_checkpoints_to_keep = max_checkpoints_to_keep
+
+    self.model = _build(model, keras.Model, 'Trainer.model', '@RegressionModel')
+    self.optimizer = _build(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer', '@adam')
+    self.loss = loss
+    self.metrics = dict(metrics or {})
+
+    self.summaries = SummaryManager(model_dir, steps_per_epoch, self.total_steps, batch_size)
+    self.summaries.use_epoch_axis(
+        self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
+        (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
+    self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+
+  # The extension points: override these for a new kind of model.
+
+  def compute_loss(self, batch: Any, training: bool) -> Tuple[tf.Tensor, Scalars]:
+    """The loss of one batch and any extra scalars to log.
+
+    The default is supervised learning on `(inputs, targets)` batches with
+    `loss` and `metrics` averaged over the batch, plus the model's own
+    regularization losses (`model.losses`) in the loss.
+
+    Args:
+      batch: One batch, as the data pipeline yields it.
+      training: Whether this is a training step (passed to the model).
+
+    Returns:
+      `(loss, scalars)`: the scalar loss to minimise, and a dict of extra
+      scalar tensors (means over the batch) to log beside it.
+    """
+    inputs, targets = batch
+    predictions = self.model(inputs, training=training)
+    loss = tf.reduce_mean(self.loss(targets, predictions))
+    if self.model.losses:
+      loss += tf.add_n(self.model.losses)
+    scalars = {name: tf.reduce_mean(fn(targets, predictions))
+               for name, fn in self.metrics.items()}
+    return loss, scalars
+
+  def train_step(self, batch: Any) -> Scalars:
+    """One optimisation step: returns `loss` and the scalars to log."""
+    with tf.GradientTape() as tape:
+      loss, scalars = self.compute_loss(batch, training=True)
+    variables = self.model.trainable_variables  # After the call that builds them.
+    gradients = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    outputs = {'loss': loss, **scalars}
+    if self.summaries.gradient_stats:
+      outputs.update(gradient_statistics(gradients, variables))
+    return outputs
+
+  def eval_step(self, batch: Any) -> Scalars:
+    """Scalars of one evaluation batch (means over the batch)."""
+    loss, scalars = self.compute_loss(batch, training=False)
+    return {'loss': loss, **scalars}
+
+  # The loop.
+
+  def _train_step_with_learning_rate(self, batch: Any) -> Scalars:
+    learning_rate = self.optimizer.learning_rate  # The rate this step applies.
+    return {**self.train_step(batch), 'learning_rate': learning_rate}
+
+  def train(self) -> Dict[str, float]:
+    """Trains to the end, resuming from the latest checkpoint in `model_dir`.
+
+    Returns:
+      The scalars of the final evaluation (of the final train interval if
+      there is no validation split).
+    """
+    iterator = iter(self.train_dataset)
+    train_loop = loops.make_train_loop(
+        self._train_step_with_learning_rate, self.train_dataset.element_spec, self.global_step)
+    eval_loop = (loops.make_eval_loop(self.eval_step, self.val_dataset.element_spec)
+                 if self.val_dataset is not None else None)
+    checkpoints = self._restore(iterator)
+    step = int(self.global_step.numpy())
+    if step >= self.total_steps:
+      logging.info('Training already finished at step %d in %s; nothing to do.',
+                   step, self.model_dir)
+      return {}
+
+    periods = [self.steps_per_loop, self.summaries.interval.in_steps(self.steps_per_epoch)]
+    periods += [interval.in_steps(self.steps_per_epoch) for interval in
+                (self.eval_interval, self.checkpoint_interval) if interval is not None]
+    if self.steps_per_epoch:
+      periods.append(self.steps_per_epoch)
+
+    final: Dict[str, float] = {}
+    first_loop = True
+    while step < self.total_steps:
+      num_steps = steps_to_next_boundary(step, periods, self.total_steps)
+      start = time.perf_counter()
+      sums = train_loop(iterator, tf.constant(num_steps, tf.int64))
+      self.summaries.record(sums, num_steps, time.perf_counter() - start)
+      step += num_steps
+      if first_loop:
+        self._save_operative_config(step)
+        first_loop = False
+      last = step == self.total_steps
+      if self.summaries.interval.is_due(step, self.steps_per_epoch) or last:
+        final = self.summaries.write_train(step)
+      if eval_loop and (last or self._due(self.eval_interval, step)):
+        final = self.summaries.write_val(step, eval_loop(self.val_dataset))
+      if last or self._due(self.checkpoint_interval, step):
+        checkpoints.save(checkpoint_number=step)
+        self.summaries.flush()
+    self.summaries.flush()
+    return final
+
+  def evaluate(self) -> Dict[str, float]:
+    """Evaluates the current weights on the validation split and logs to val/."""
+    eval_loop = loops.make_eval_loop(self.eval_step, self.val_dataset.element_spec)
+    return self.summaries.write_val(int(self.global_step.numpy()), eval_loop(self.val_dataset))
+
+  def _due(self, interval: Optional[Interval], step: int) -> bool:
+    return interval is not None and interval.is_due(step, self.steps_per_epoch)
+
+  def _restore(self, iterator: Any) -> tf.train.CheckpointManager:
+    checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                     global_step=self.global_step, train_data=iterator)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(self.model_dir, CHECKPOINT_DIR),
+        max_to_keep=self.max_checkpoints_to_keep)
+    if manager.latest_checkpoint:
+      checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+      step = int(self.global_step.numpy())
+      epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
+      logging.info('Resumed at step %d%s from %s', step, epoch, manager.latest_checkpoint)
+    return manager
+
+  def _save_operative_config(self, step: int) -> None:
+    """Saves the gin config in effect, once the first step has used it."""
+    config = gin.operative_config_str()
+    with tf.io.gfile.GFile(os.path.join(self.model_dir, OPERATIVE_CONFIG), 'w') as f:
+      f.write(config)
+    self.summaries.write_text('operative_config', gin.markdown(config), step)
+
+
+def _build(factory: Any, kind: type, binding: str, example: str) -> Any:
+  """Calls a class or factory bound in gin and checks what it returns."""
+  if isinstance(factory, kind) or not callable(factory):
+    raise TypeError(f'{binding} must be a class or factory that the Trainer calls, not an '
+                    f'instance: bind {example} without parentheses')
+  built = factory()
+  if not isinstance(built, kind):
+    raise TypeError(f'{binding} built a {type(built).__name__}, not a {kind.__name__}')
+  return built
+
+
+def _check_positive(**values: Optional[int]) -> None:
+  for name, value in values.items():
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+      raise ValueError(f'Trainer.{name} must be a positive whole number, not {value!r}')
