@@ -1,8 +1,7 @@
 """Trains a model from gin files and bindings.
 
-  python main.py --gin_file=regression.gin \
-      --gin_param='Trainer.train_steps=2000' \
-      --gin_param='adam.learning_rate=3e-4'
+Example:
+  python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
 """
 
 from absl import app

@@ -10,7 +10,7 @@ loop may run before some event is due.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,14 +32,13 @@ class Interval:
       raise ValueError(f'an interval is a positive whole number of {self.unit}, not {self.count!r}')
 
   @classmethod
-  def from_either(cls, what: str, steps: Optional[int], epochs: Optional[int],
+  def from_either(cls, steps: Tuple[str, Optional[int]], epochs: Tuple[str, Optional[int]],
                   required: bool = True) -> Optional['Interval']:
-    """Builds an interval from a pair of `*_steps` / `*_epochs` arguments.
+    """Builds an interval from a pair of arguments, one in steps, one in epochs.
 
     Args:
-      what: The name of the pair for error messages, e.g. 'Trainer.eval_every'.
-      steps: The value given in steps, or None.
-      epochs: The value given in epochs, or None.
+      steps: The binding's name (for messages) and its value, or None.
+      epochs: The same for the argument in epochs.
       required: Whether giving neither is an error (else returns None).
 
     Returns:
@@ -49,16 +48,24 @@ class Interval:
       ValueError: Both were given, or neither while `required`, or a count
         is not a positive integer.
     """
-    if steps is not None and epochs is not None:
-      raise ValueError(f'give {what}_n_steps or {what}_n_epochs, not both '
-                       f'(got {steps} steps and {epochs} epochs)')
-    if steps is not None:
-      return cls(steps, 'steps')
-    if epochs is not None:
-      return cls(epochs, 'epochs')
+    (steps_name, num_steps), (epochs_name, num_epochs) = steps, epochs
+    if num_steps is not None and num_epochs is not None:
+      raise ValueError(f'give {steps_name} or {epochs_name}, not both '
+                       f'(got {num_steps} and {num_epochs})')
+    if num_steps is not None:
+      return cls._checked(steps_name, num_steps, 'steps')
+    if num_epochs is not None:
+      return cls._checked(epochs_name, num_epochs, 'epochs')
     if required:
-      raise ValueError(f'give one of {what}_n_steps or {what}_n_epochs')
+      raise ValueError(f'give one of {steps_name} or {epochs_name}')
     return None
+
+  @classmethod
+  def _checked(cls, name: str, count: int, unit: str) -> 'Interval':
+    try:
+      return cls(count, unit)
+    except ValueError as e:
+      raise ValueError(f'{name}: {e}') from None
 
   def in_steps(self, steps_per_epoch: Optional[int]) -> int:
     """Returns the period as a number of global steps."""

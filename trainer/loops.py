@@ -51,44 +51,47 @@ def _add(sums: Scalars, values: Scalars, weight: tf.Tensor) -> Scalars:
   return {name: sums[name] + weight * tf.cast(values[name], tf.float32) for name in sums}
 
 
-def make_train_loop(step_fn: StepFn, element_spec: Any,
-                    step_counter: tf.Variable) -> Callable[[Any, tf.Tensor], Scalars]:
-  """Builds `loop(iterator, num_steps) -> sums` running `num_steps` steps.
+def make_train_loop(step_fn: StepFn, iterator: Any,
+                    step_counter: tf.Variable) -> Callable[[int], Scalars]:
+  """Builds `loop(num_steps) -> sums`, running `num_steps` steps on `iterator`.
+
+  The loop is traced here, so the first call's time is running time only.
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
-    element_spec: The spec of one training batch.
+    iterator: The iterator over training batches (a `tf.data` iterator).
     step_counter: An int64 variable advanced by `num_steps` per call.
 
   Returns:
-    A `tf.function` returning, per scalar, its float32 sum over the steps.
+    A function returning, per scalar, its float32 sum over the steps.
   """
-  names = scalar_specs(step_fn, element_spec, 'train_step')
+  names = scalar_specs(step_fn, iterator.element_spec, 'train_step')
 
   @tf.function
   def loop(iterator, num_steps):
     sums = {name: tf.constant(0.0) for name in names}
     for _ in tf.range(num_steps):
       sums = _add(sums, step_fn(next(iterator)), 1.0)
-    step_counter.assign_add(tf.cast(num_steps, tf.int64))
+    step_counter.assign_add(num_steps)
     return sums
 
-  return loop
+  loop.get_concrete_function(iterator, tf.TensorSpec([], tf.int64))
+  return lambda num_steps: loop(iterator, tf.constant(num_steps, tf.int64))
 
 
-def make_eval_loop(step_fn: StepFn, element_spec: Any) -> Callable[[tf.data.Dataset], Scalars]:
-  """Builds `loop(dataset) -> means` evaluating every batch of `dataset`.
+def make_eval_loop(step_fn: StepFn, dataset: tf.data.Dataset) -> Callable[[], Scalars]:
+  """Builds `loop() -> means` evaluating every batch of `dataset`.
 
   Args:
     step_fn: The eval step: batch -> dict of scalar (per-batch mean) tensors.
-    element_spec: The spec of one evaluation batch.
+    dataset: The (finite) evaluation batches.
 
   Returns:
-    A `tf.function` returning each scalar's mean over all examples: batch
-    values are weighted by the batch's size, so a smaller last batch counts
-    for what it holds.
+    A function returning each scalar's mean over all examples: batch values
+    are weighted by the batch's size, so a smaller last batch counts for
+    what it holds.
   """
-  names = scalar_specs(step_fn, element_spec, 'eval_step')
+  names = scalar_specs(step_fn, dataset.element_spec, 'eval_step')
 
   @tf.function
   def loop(dataset):
@@ -100,4 +103,5 @@ def make_eval_loop(step_fn: StepFn, element_spec: Any) -> Callable[[tf.data.Data
       count += size
     return {name: total / count for name, total in sums.items()}
 
-  return loop
+  loop.get_concrete_function(dataset)
+  return lambda: loop(dataset)

@@ -70,7 +70,8 @@ class SummaryManager:
                log_progress: bool = True):
     if every_n_steps is None and every_n_epochs is None:
       every_n_steps = 100
-    self.interval = Interval.from_either('SummaryManager.every', every_n_steps, every_n_epochs)
+    self.interval = Interval.from_either(('SummaryManager.every_n_steps', every_n_steps),
+                                         ('SummaryManager.every_n_epochs', every_n_epochs))
     if x_axis not in X_AXES:
       raise ValueError(f'SummaryManager.x_axis is one of {X_AXES}, not {x_axis!r}')
     self.x_axis = x_axis
@@ -79,10 +80,8 @@ class SummaryManager:
     self.steps_per_epoch = steps_per_epoch
     self.total_steps = total_steps
     self.batch_size = batch_size
-    self._writers = {
-        split: tf.summary.create_file_writer(os.path.join(model_dir, split))
-        for split in ('train', 'val')
-    }
+    self.model_dir = model_dir
+    self._writers: Dict[str, tf.summary.SummaryWriter] = {}  # Made on first write.
     self._epoch_axis = False
     self._reset()
 
@@ -163,11 +162,16 @@ class SummaryManager:
 
   def write_text(self, tag: str, markdown: str, step: int) -> None:
     """Writes a text summary (e.g. the operative gin config) to train/."""
-    with self._writers['train'].as_default(step=self.x(step)):
+    with self._writer('train').as_default(step=self.x(step)):
       tf.summary.text(tag, markdown)
 
+  def _writer(self, split: str) -> tf.summary.SummaryWriter:
+    if split not in self._writers:
+      self._writers[split] = tf.summary.create_file_writer(os.path.join(self.model_dir, split))
+    return self._writers[split]
+
   def _write(self, split: str, step: int, values: Dict[str, float]) -> None:
-    with self._writers[split].as_default(step=self.x(step)):
+    with self._writer(split).as_default(step=self.x(step)):
       for name, value in values.items():
         tf.summary.scalar(name, value)
 

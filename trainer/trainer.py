@@ -99,6 +99,7 @@ class Trainer:
                     steps_per_epoch=steps_per_epoch,
                     max_checkpoints_to_keep=max_checkpoints_to_keep)
     self.model_dir = model_dir
+    tf.io.gfile.makedirs(model_dir)  # Fail before any work if it cannot be made.
     self.batch_size = batch_size
     self.seed = seed
     if seed is not None:
@@ -121,13 +122,15 @@ class Trainer:
       if eval_steps is not None:
         self.val_dataset = self.val_dataset.take(eval_steps)
 
-    length = Interval.from_either('Trainer.train', train_steps, train_epochs)
+    length = Interval.from_either(('Trainer.train_steps', train_steps),
+                                  ('Trainer.train_epochs', train_epochs))
     self.total_steps = length.in_steps(steps_per_epoch)
     self.eval_interval = Interval.from_either(
-        'Trainer.eval_every', eval_every_n_steps, eval_every_n_epochs, required=False)
+        ('Trainer.eval_every_n_steps', eval_every_n_steps),
+        ('Trainer.eval_every_n_epochs', eval_every_n_epochs), required=False)
     self.checkpoint_interval = Interval.from_either(
-        'Trainer.checkpoint_every', checkpoint_every_n_steps, checkpoint_every_n_epochs,
-        required=False)
+        ('Trainer.checkpoint_every_n_steps', checkpoint_every_n_steps),
+        ('Trainer.checkpoint_every_n_epochs', checkpoint_every_n_epochs), required=False)
     self.steps_per_loop = steps_per_loop
     self.max_checkpoints_to_keep = max_checkpoints_to_keep
 
@@ -141,6 +144,7 @@ class Trainer:
         self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
         (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    self._eval_loop: Optional[Callable[[], Scalars]] = None
 
   # The extension points: override these for a new kind of model.
 
@@ -200,9 +204,7 @@ class Trainer:
     """
     iterator = iter(self.train_dataset)
     train_loop = loops.make_train_loop(
-        self._train_step_with_learning_rate, self.train_dataset.element_spec, self.global_step)
-    eval_loop = (loops.make_eval_loop(self.eval_step, self.val_dataset.element_spec)
-                 if self.val_dataset is not None else None)
+        self._train_step_with_learning_rate, iterator, self.global_step)
     checkpoints = self._restore(iterator)
     step = int(self.global_step.numpy())
     if step >= self.total_steps:
@@ -221,7 +223,7 @@ class Trainer:
     while step < self.total_steps:
       num_steps = steps_to_next_boundary(step, periods, self.total_steps)
       start = time.perf_counter()
-      sums = train_loop(iterator, tf.constant(num_steps, tf.int64))
+      sums = train_loop(num_steps)
       self.summaries.record(sums, num_steps, time.perf_counter() - start)
       step += num_steps
       if first_loop:
@@ -230,8 +232,8 @@ class Trainer:
       last = step == self.total_steps
       if self.summaries.interval.is_due(step, self.steps_per_epoch) or last:
         final = self.summaries.write_train(step)
-      if eval_loop and (last or self._due(self.eval_interval, step)):
-        final = self.summaries.write_val(step, eval_loop(self.val_dataset))
+      if self.val_dataset is not None and (last or self._due(self.eval_interval, step)):
+        final = self.evaluate()
       if last or self._due(self.checkpoint_interval, step):
         checkpoints.save(checkpoint_number=step)
         self.summaries.flush()
@@ -239,9 +241,15 @@ class Trainer:
     return final
 
   def evaluate(self) -> Dict[str, float]:
-    """Evaluates the current weights on the validation split and logs to val/."""
-    eval_loop = loops.make_eval_loop(self.eval_step, self.val_dataset.element_spec)
-    return self.summaries.write_val(int(self.global_step.numpy()), eval_loop(self.val_dataset))
+    """Evaluates the current weights on the validation split.
+
+    Returns:
+      The mean of each scalar of `eval_step` over the split, also written to
+      val/ at the current global step.
+    """
+    if self._eval_loop is None:
+      self._eval_loop = loops.make_eval_loop(self.eval_step, self.val_dataset)
+    return self.summaries.write_val(int(self.global_step.numpy()), self._eval_loop())
 
   def _due(self, interval: Optional[Interval], step: int) -> bool:
     return interval is not None and interval.is_due(step, self.steps_per_epoch)

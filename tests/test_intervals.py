@@ -1,0 +1,44 @@
+"""Intervals and the length of the next loop."""
+
+import pytest
+
+from trainer.intervals import Interval, steps_to_next_boundary
+
+
+def test_loop_ends_at_the_nearest_boundary_of_any_period():
+  # Summaries every 7 steps, loops of at most 5: 0->5->7->10->14->15->20->21->25->28->30.
+  step, ends = 0, []
+  while step < 30:
+    step += steps_to_next_boundary(step, [7, 5], last_step=30)
+    ends.append(step)
+  assert ends == [5, 7, 10, 14, 15, 20, 21, 25, 28, 30]
+
+
+def test_loop_never_passes_the_last_step():
+  assert steps_to_next_boundary(95, [100, 1000], last_step=97) == 2
+
+
+def test_epoch_interval_in_steps():
+  assert Interval(2, 'epochs').in_steps(steps_per_epoch=31) == 62
+  assert Interval(2, 'epochs').is_due(62, 31) and not Interval(2, 'epochs').is_due(31, 31)
+
+
+def test_epoch_interval_without_known_epoch_size_says_what_to_do():
+  with pytest.raises(ValueError, match='Trainer.steps_per_epoch'):
+    Interval(1, 'epochs').in_steps(None)
+
+
+@pytest.mark.parametrize('steps, epochs, message', [
+    (10, 2, 'give Trainer.train_steps or Trainer.train_epochs, not both'),
+    (None, None, 'give one of Trainer.train_steps or Trainer.train_epochs'),
+    (0, None, 'Trainer.train_steps: an interval is a positive whole number'),
+    (-3, None, 'Trainer.train_steps: an interval is a positive whole number'),
+    (None, 2.5, 'Trainer.train_epochs: an interval is a positive whole number'),
+])
+def test_bad_intervals_are_refused_naming_the_binding(steps, epochs, message):
+  with pytest.raises(ValueError, match=message):
+    Interval.from_either(('Trainer.train_steps', steps), ('Trainer.train_epochs', epochs))
+
+
+def test_optional_interval_may_be_absent():
+  assert Interval.from_either(('a', None), ('b', None), required=False) is None

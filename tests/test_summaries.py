@@ -1,0 +1,154 @@
+"""What the SummaryManager writes, read back from the event files."""
+
+import os
+
+import gin
+import keras
+import numpy as np
+import pytest
+
+import trainer
+from tests.conftest import train_regression
+from trainer.event_files import read_scalars
+
+
+def steps_of(log_dir, tag='loss'):
+  return [step for step, _ in read_scalars(log_dir)[tag]]
+
+
+def test_step_interval_writes_at_every_interval_end(tmp_path):
+  train_regression(tmp_path, 'Trainer.train_steps = 50', 'Trainer.train_epochs = None',
+                   'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 10',
+                   'Trainer.eval_every_n_epochs = None', 'Trainer.eval_every_n_steps = 25')
+  train = read_scalars(tmp_path / 'train')
+  for tag in ('loss', 'mae', 'learning_rate', 'steps_per_second', 'examples_per_second'):
+    assert [step for step, _ in train[tag]] == [10, 20, 30, 40, 50], tag
+  val = read_scalars(tmp_path / 'val')
+  assert set(val) == {'loss', 'mae'}
+  assert [step for step, _ in val['loss']] == [25, 50]
+
+
+def test_epoch_interval_is_on_the_epoch_axis_by_default(tmp_path):
+  train_regression(tmp_path, 'Trainer.train_epochs = 3')
+  assert steps_of(tmp_path / 'train') == [1, 2, 3]
+  assert steps_of(tmp_path / 'val') == [1, 2, 3]
+
+
+def test_epoch_interval_on_the_step_axis_with_one_binding(tmp_path):
+  run = train_regression(tmp_path, 'Trainer.train_epochs = 3', "SummaryManager.x_axis = 'step'")
+  assert run.steps_per_epoch == 31  # 1000 examples // 32, the last partial batch dropped.
+  assert steps_of(tmp_path / 'train') == [31, 62, 93]
+  assert steps_of(tmp_path / 'val') == [31, 62, 93]
+
+
+def test_epoch_axis_that_cannot_be_kept_is_refused(tmp_path):
+  with pytest.raises(ValueError, match="x_axis='step'"):
+    train_regression(tmp_path, 'Trainer.train_epochs = None', 'Trainer.train_steps = 40',
+                     "SummaryManager.x_axis = 'epoch'")
+
+
+def test_interval_that_is_not_a_multiple_of_steps_per_loop_is_never_split(tmp_path):
+  bindings = ['Trainer.train_epochs = None', 'Trainer.train_steps = 30',
+              'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 7',
+              'Trainer.eval_every_n_epochs = None']
+  train_regression(tmp_path / 'loops_of_5', *bindings, 'Trainer.steps_per_loop = 5')
+  train_regression(tmp_path / 'loops_of_1000', *bindings, 'Trainer.steps_per_loop = 1000')
+  short_loops = read_scalars(tmp_path / 'loops_of_5' / 'train')
+  long_loops = read_scalars(tmp_path / 'loops_of_1000' / 'train')
+  # Every interval end, then the last partial interval (29..30) at the final step.
+  assert [step for step, _ in short_loops['loss']] == [7, 14, 21, 28, 30]
+  for tag in ('loss', 'mae', 'learning_rate'):
+    np.testing.assert_allclose(short_loops[tag], long_loops[tag], rtol=1e-6, err_msg=tag)
+
+
+def test_gradient_statistics_one_tag_per_trainable_variable(tmp_path):
+  run = train_regression(tmp_path / 'on', 'Trainer.train_epochs = 2',
+                         'SummaryManager.gradient_stats = True')
+  tags = set(read_scalars(tmp_path / 'on' / 'train'))
+  variables = [v.path for v in run.model.trainable_variables]
+  assert len(variables) == 4  # Two Dense layers: kernel and bias each.
+  assert {t for t in tags if t.startswith('gradients/')} == (
+      {'gradients/global_norm'} | {f'gradients/variance/{path}' for path in variables})
+  assert all(value > 0 for _, value in read_scalars(tmp_path / 'on' / 'train')['gradients/global_norm'])
+
+  train_regression(tmp_path / 'off', 'Trainer.train_epochs = 2')
+  assert not [t for t in read_scalars(tmp_path / 'off' / 'train') if t.startswith('gradients/')]
+
+
+def test_learning_rate_of_a_schedule_is_its_mean_over_the_interval(tmp_path):
+  train_regression(tmp_path, 'Trainer.train_epochs = None', 'Trainer.train_steps = 20',
+                   'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 5',
+                   'Trainer.eval_every_n_epochs = None',
+                   'adam.learning_rate = @exponential_decay()',
+                   'exponential_decay.initial_learning_rate = 0.01',
+                   'exponential_decay.decay_steps = 10', 'exponential_decay.decay_rate = 0.5')
+  logged = read_scalars(tmp_path / 'train')['learning_rate']
+  # Step s (1-based) applies the rate of optimizer iteration s - 1.
+  rates = 0.01 * 0.5 ** (np.arange(20) / 10)
+  expected = [(end, rates[end - 5:end].mean()) for end in (5, 10, 15, 20)]
+  assert [step for step, _ in logged] == [5, 10, 15, 20]
+  np.testing.assert_allclose([v for _, v in logged], [v for _, v in expected], rtol=1e-5)
+
+
+def test_logged_means_equal_a_hand_computation(tmp_path):
+  """Linear model, plain SGD, no shuffling: replay every step in numpy."""
+  rng = np.random.default_rng(7)
+  x = rng.normal(size=(12, 3)).astype(np.float32)
+  y = rng.normal(size=(12, 1)).astype(np.float32)
+  splits = {'train': (x[:8], y[:8]), 'val': (x[8:], y[8:])}
+  learning_rate, batch = 0.1, 2
+  gin.bind_parameter('input_pipeline.shuffle_buffer', 0)
+  gin.bind_parameter('SummaryManager.every_n_steps', 2)
+  gin.bind_parameter('SummaryManager.gradient_stats', True)
+  run = trainer.Trainer(
+      model_dir=str(tmp_path),
+      model=lambda: keras.Sequential([keras.layers.Dense(1, kernel_initializer='zeros')]),
+      data=splits.__getitem__,
+      optimizer=lambda: keras.optimizers.SGD(learning_rate),
+      metrics={'mae': keras.losses.mean_absolute_error},
+      batch_size=batch, train_steps=8, eval_every_n_steps=4,
+      eval_batch_size=3,  # 4 val examples: batches of 3 and 1, weighted by size.
+      steps_per_loop=3)
+  run.train()
+
+  w, b = np.zeros((3, 1)), 0.0
+  per_step = {'loss': [], 'mae': [], 'norm': [], 'var_w': [], 'var_b': []}
+  val = []
+  for step in range(8):
+    start = (step * batch) % 8
+    xb, yb = x[start:start + batch].astype(np.float64), y[start:start + batch]
+    error = xb @ w + b - yb
+    grad_w, grad_b = 2 * xb.T @ error / batch, 2 * error.mean()
+    per_step['loss'].append((error ** 2).mean())
+    per_step['mae'].append(np.abs(error).mean())
+    per_step['norm'].append(np.sqrt((grad_w ** 2).sum() + grad_b ** 2))
+    per_step['var_w'].append(grad_w.var())
+    per_step['var_b'].append(0.0)  # The variance of a single number.
+    w, b = w - learning_rate * grad_w, b - learning_rate * grad_b
+    if step + 1 in (4, 8):
+      val_error = splits['val'][0] @ w + b - splits['val'][1]
+      val.append(((val_error ** 2).mean(), np.abs(val_error).mean()))
+
+  logged = read_scalars(tmp_path / 'train')
+  [kernel, bias] = [v.path for v in run.model.trainable_variables]
+  tags = {'loss': 'loss', 'mae': 'mae', 'norm': 'gradients/global_norm',
+          'var_w': f'gradients/variance/{kernel}', 'var_b': f'gradients/variance/{bias}'}
+  for name, tag in tags.items():
+    expected = np.array(per_step[name]).reshape(4, 2).mean(axis=1)
+    assert [step for step, _ in logged[tag]] == [2, 4, 6, 8], tag
+    np.testing.assert_allclose([v for _, v in logged[tag]], expected, rtol=1e-5, atol=1e-7,
+                               err_msg=tag)
+  np.testing.assert_allclose([v for _, v in logged['learning_rate']], [learning_rate] * 4,
+                             rtol=1e-6)
+  logged_val = read_scalars(tmp_path / 'val')
+  np.testing.assert_allclose([v for _, v in logged_val['loss']], [v[0] for v in val], rtol=1e-5)
+  np.testing.assert_allclose([v for _, v in logged_val['mae']], [v[1] for v in val], rtol=1e-5)
+  np.testing.assert_allclose(run.model.layers[0].kernel.numpy(), w, rtol=1e-5)
+
+
+def test_operative_config_is_saved_and_logged_as_text(tmp_path):
+  train_regression(tmp_path, 'Trainer.train_epochs = 1')
+  with open(os.path.join(tmp_path, 'operative_config.gin')) as f:
+    saved = f.read()
+  assert 'Trainer.train_epochs = 1' in saved
+  assert "Trainer.model = @RegressionModel" in saved
