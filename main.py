@@ -4,15 +4,12 @@ Example:
   python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
 """
 
-from typing import Callable
-
-import gin
 from absl import app
 from absl import flags
 
 import models  # pylint: disable=unused-import  (registers the models with gin)
-import trainer
 from trainer import config
+from trainer import experiment
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
@@ -25,17 +22,11 @@ flags.DEFINE_multi_string(
     'all --gin_file flags, in order, so the last one wins.')
 
 
-@gin.configurable('main')
-def run(trainer_class: Callable[[], trainer.Trainer] = trainer.Trainer) -> None:
-  """Builds the Trainer (a subclass with `main.trainer_class = @MyTrainer`) and trains."""
-  trainer_class().train()
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config.parse(FLAGS.gin_file, FLAGS.gin_param)
-  run()
+  experiment.run_experiment()
 
 
 if __name__ == '__main__':

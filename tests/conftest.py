@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Sequence
+from typing import Mapping, Optional, Sequence
 
 import gin
 import pytest
@@ -26,10 +26,11 @@ def clean_gin():
   gin.clear_config()
 
 
-def run_main(args: Sequence[str], cwd: str = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
-  """Runs `python main.py ARGS` in a subprocess and returns what it did."""
+def run_main(args: Sequence[str], cwd: str = ROOT, timeout: float = 600,
+             env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
+  """Runs `python main.py ARGS` in a subprocess (`env` adds variables) and returns what it did."""
   return subprocess.run([sys.executable, MAIN, *args], cwd=cwd, capture_output=True,
-                        text=True, timeout=timeout, check=False)
+                        text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})})
 
 
 def train_regression(model_dir: str, *bindings: str) -> trainer.Trainer:

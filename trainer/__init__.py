@@ -2,8 +2,10 @@
 
 from trainer import keras_configurables  # Registers Keras optimizers, losses, ... with gin.
 from trainer.data import input_pipeline
+from trainer.experiment import run_experiment
 from trainer.intervals import Interval
 from trainer.summary_manager import SummaryManager
 from trainer.trainer import Trainer
 
-__all__ = ['Interval', 'SummaryManager', 'Trainer', 'input_pipeline', 'keras_configurables']
+__all__ = ['Interval', 'SummaryManager', 'Trainer', 'input_pipeline', 'keras_configurables',
+           'run_experiment']

@@ -5,11 +5,23 @@ from __future__ import annotations
 import collections
 import glob
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 Points = List[Tuple[int, float]]
+ImageSizes = List[Tuple[int, int, int]]
+
+
+def _values(log_dir: str, plugin: str) -> Iterator[Tuple[int, str, np.ndarray]]:
+  """(step, tag, tensor) of every summary of one plugin under `log_dir`, in order."""
+  for path in sorted(glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == plugin:
+          yield event.step, value.tag, tf.make_ndarray(value.tensor)
 
 
 def read_scalars(log_dir: str) -> Dict[str, Points]:
@@ -22,9 +34,26 @@ def read_scalars(log_dir: str) -> Dict[str, Points]:
     `{tag: [(step, value), ...]}` in the order written.
   """
   scalars: Dict[str, Points] = collections.defaultdict(list)
-  for path in sorted(glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.metadata.plugin_data.plugin_name == 'scalars':
-          scalars[value.tag].append((event.step, float(tf.make_ndarray(value.tensor))))
+  for step, tag, tensor in _values(log_dir, 'scalars'):
+    scalars[tag].append((step, float(tensor)))
   return dict(scalars)
+
+
+def read_texts(log_dir: str) -> Dict[str, List[Tuple[int, str]]]:
+  """Every text summary under `log_dir`: `{tag: [(step, text), ...]}`."""
+  texts: Dict[str, List[Tuple[int, str]]] = collections.defaultdict(list)
+  for step, tag, tensor in _values(log_dir, 'text'):
+    texts[tag].append((step, tensor.item().decode()))
+  return dict(texts)
+
+
+def read_image_sizes(log_dir: str) -> Dict[str, ImageSizes]:
+  """Every image summary under `log_dir`: `{tag: [(step, width, height), ...]}`.
+
+  Only the first image of each summary is measured.
+  """
+  images: Dict[str, ImageSizes] = collections.defaultdict(list)
+  for step, tag, tensor in _values(log_dir, 'images'):
+    width, height = int(tensor[0]), int(tensor[1])  # Then the encoded images.
+    images[tag].append((step, width, height))
+  return dict(images)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
+from typing import ContextManager, Dict, Optional
 
 import gin
 import tensorflow as tf
@@ -162,8 +162,12 @@ class SummaryManager:
 
   def write_text(self, tag: str, markdown: str, step: int) -> None:
     """Writes a text summary (e.g. the operative gin config) to train/."""
-    with self._writer('train').as_default(step=self.x(step)):
+    with self.as_default('train', step):
       tf.summary.text(tag, markdown)
+
+  def as_default(self, split: str, step: int) -> ContextManager[None]:
+    """Makes `split`'s writer the default at `step`, for any `tf.summary` call."""
+    return self._writer(split).as_default(step=self.x(step))
 
   def _writer(self, split: str) -> tf.summary.SummaryWriter:
     if split not in self._writers:
@@ -171,7 +175,7 @@ class SummaryManager:
     return self._writers[split]
 
   def _write(self, split: str, step: int, values: Dict[str, float]) -> None:
-    with self._writer(split).as_default(step=self.x(step)):
+    with self.as_default(split, step):
       for name, value in values.items():
         tf.summary.scalar(name, value)
 

@@ -189,6 +189,14 @@ class Trainer:
     loss, scalars = self.compute_loss(batch, training=False)
     return {'loss': loss, **scalars}
 
+  def eval_summaries(self) -> None:
+    """Writes extra summaries after each evaluation; by default none.
+
+    Called with the val/ writer as the default writer, at the evaluation's
+    step, so any `tf.summary` call here (image, histogram, text) lands in
+    val/ beside the evaluation's scalars. Runs eagerly, once per evaluation.
+    """
+
   # The loop.
 
   def _train_step_with_learning_rate(self, batch: Any) -> Scalars:
@@ -249,7 +257,11 @@ class Trainer:
     """
     if self._eval_loop is None:
       self._eval_loop = loops.make_eval_loop(self.eval_step, self.val_dataset)
-    return self.summaries.write_val(int(self.global_step.numpy()), self._eval_loop())
+    step = int(self.global_step.numpy())
+    values = self.summaries.write_val(step, self._eval_loop())
+    with self.summaries.as_default('val', step):
+      self.eval_summaries()
+    return values
 
   def _due(self, interval: Optional[Interval], step: int) -> bool:
     return interval is not None and interval.is_due(step, self.steps_per_epoch)
