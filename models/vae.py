@@ -124,7 +124,7 @@ class VAETrainer(Trainer):
 
   def eval_summaries(self) -> None:
     if self._shown_images is None:  # The same images at every evaluation.
-      self._shown_images = next(iter(self.val_dataset.unbatch().batch(self.num_images)))
+      self._shown_images = self.val_data.take(self.num_images)
     images = self._shown_images
     logits, _, _ = self.model(images, training=False)
     tf.summary.image('reconstructions', image_grid(

@@ -5,17 +5,17 @@ import pytest
 from trainer.intervals import Interval, steps_to_next_boundary
 
 
-def test_loop_ends_at_the_nearest_boundary_of_any_period():
-  # Summaries every 7 steps, loops of at most 5: 0->5->7->10->14->15->20->21->25->28->30.
+def test_loop_ends_at_the_nearest_boundary_of_any_period_or_the_cap():
+  # Summaries every 7 steps, evaluation every 10, loops of at most 5 steps.
   step, ends = 0, []
   while step < 30:
-    step += steps_to_next_boundary(step, [7, 5], last_step=30)
+    step += steps_to_next_boundary(step, [7, 10], last_step=30, max_steps=5)
     ends.append(step)
-  assert ends == [5, 7, 10, 14, 15, 20, 21, 25, 28, 30]
+  assert ends == [5, 7, 10, 14, 19, 20, 21, 26, 28, 30]
 
 
 def test_loop_never_passes_the_last_step():
-  assert steps_to_next_boundary(95, [100, 1000], last_step=97) == 2
+  assert steps_to_next_boundary(95, [100], last_step=97, max_steps=1000) == 2
 
 
 def test_epoch_interval_in_steps():

@@ -97,7 +97,7 @@ def test_logged_means_equal_a_hand_computation(tmp_path):
   y = rng.normal(size=(12, 1)).astype(np.float32)
   splits = {'train': (x[:8], y[:8]), 'val': (x[8:], y[8:])}
   learning_rate, batch = 0.1, 2
-  gin.bind_parameter('input_pipeline.shuffle_buffer', 0)
+  gin.bind_parameter('Trainer.shuffle', False)
   gin.bind_parameter('SummaryManager.every_n_steps', 2)
   gin.bind_parameter('SummaryManager.gradient_stats', True)
   run = trainer.Trainer(

@@ -1,15 +1,17 @@
-"""The input pipeline shared by every data set: shuffle, batch, cache, prefetch.
+"""The `tf.data` input pipeline: shuffle, batch, cache, prefetch.
 
 A data set builder (e.g. `models.regression_data.synthetic_regression`) returns
-the *unbatched* examples of one split, as a tuple of numpy arrays or as a
-`tf.data.Dataset`; `input_pipeline` turns them into batches. Keeping the
-builder and the pipeline apart lets the Trainer own the batch size, the seed
-and (later) per-replica sharding, whatever the data.
+the *unbatched* examples of one split, as arrays or as a `tf.data.Dataset`.
+Arrays are held on the device by default (`trainer.device_data`); a
+`tf.data.Dataset` (or arrays with `Trainer.data_on_device = False`) goes
+through `input_pipeline` and is read by `PipelineData`. Keeping the builder
+and the batching apart lets the Trainer own the batch size, the seed and
+sharding, whatever the data.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import gin
 import numpy as np
@@ -26,11 +28,19 @@ def num_examples(examples: Examples) -> Optional[int]:
   return len(tf.nest.flatten(examples)[0])
 
 
-@gin.configurable(denylist=['examples', 'batch_size', 'training', 'seed'])
+def first_examples(examples: Examples, n: int) -> Examples:
+  """The first `n` examples of a split."""
+  if isinstance(examples, tf.data.Dataset):
+    return examples.take(n)
+  return tf.nest.map_structure(lambda array: array[:n], examples)
+
+
+@gin.configurable(denylist=['examples', 'batch_size', 'training', 'seed', 'shuffle'])
 def input_pipeline(examples: Examples,
                    batch_size: int,
                    training: bool,
                    seed: Optional[int] = None,
+                   shuffle: bool = True,
                    shuffle_buffer: Optional[int] = None,
                    cache: bool = True,
                    prefetch: bool = True) -> tf.data.Dataset:
@@ -47,8 +57,9 @@ def input_pipeline(examples: Examples,
     batch_size: Examples per batch.
     training: Whether to shuffle, drop the remainder and repeat.
     seed: Seed of the shuffle, for a reproducible order.
+    shuffle: Shuffle training examples (`Trainer.shuffle`).
     shuffle_buffer: Examples in the shuffle buffer; None shuffles the whole
-      split when its size is known (else 10,000); 0 turns shuffling off.
+      split when its size is known (else 10,000).
     cache: Cache a `tf.data.Dataset` split in memory after its first pass
       (arrays are in memory already).
     prefetch: Prepare the next batches while the current one trains.
@@ -61,8 +72,8 @@ def input_pipeline(examples: Examples,
   else:
     dataset = tf.data.Dataset.from_tensor_slices(examples)
   if training:
-    buffer = shuffle_buffer if shuffle_buffer is not None else (num_examples(examples) or 10_000)
-    if buffer > 0:
+    if shuffle:
+      buffer = shuffle_buffer or num_examples(examples) or 10_000
       dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True).repeat()
   else:
@@ -71,3 +82,48 @@ def input_pipeline(examples: Examples,
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
   return dataset
 
+
+
+class PipelineData:
+  """One split through `input_pipeline`, read in the graph by the Trainer's loops.
+
+  Training reads one iterator over the repeated data set, whose position
+  (shuffle buffer included) is saved in checkpoints; evaluation iterates the
+  finite data set afresh each time.
+
+  Attributes:
+    steps_per_epoch: Batches per epoch, or None when the size is unknown.
+    compilable: False: iterator ops do not compile with XLA (the Trainer then
+      compiles the step alone).
+  """
+
+  compilable = False
+
+  def __init__(self, examples: Examples, batch_size: int, training: bool,
+               seed: Optional[int] = None, shuffle: bool = True):
+    """Builds the pipeline (see `input_pipeline` for the arguments)."""
+    self.dataset = input_pipeline(examples, batch_size, training, seed=seed, shuffle=shuffle)
+    self.element_spec = self.dataset.element_spec
+    size = num_examples(examples)
+    self.steps_per_epoch = None if size is None else (
+        size // batch_size if training else -(-size // batch_size))
+    self._iterator = iter(self.dataset) if training else None
+
+  def checkpoint_items(self) -> Dict[str, Any]:
+    """The training iterator, so a resumed run continues where it stopped."""
+    return {'train_data': self._iterator} if self._iterator is not None else {}
+
+  def batches_from(self, start_step: tf.Tensor) -> Callable[[tf.Tensor], Any]:
+    """In the graph: `batch(i)`, the next batch of the training iterator."""
+    del start_step  # The iterator knows where it is.
+    return lambda i: next(self._iterator)
+
+  def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
+    """In the graph: `state = fn(state, batch)` over every batch."""
+    for batch in self.dataset:
+      state = fn(state, batch)
+    return state
+
+  def take(self, n: int) -> Any:
+    """The first `n` examples of the split as one batch (eagerly)."""
+    return next(iter(self.dataset.unbatch().batch(n)))

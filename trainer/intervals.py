@@ -83,20 +83,22 @@ class Interval:
     return step > 0 and step % self.in_steps(steps_per_epoch) == 0
 
 
-def steps_to_next_boundary(step: int, periods: Iterable[int], last_step: int) -> int:
+def steps_to_next_boundary(step: int, periods: Iterable[int], last_step: int,
+                           max_steps: int) -> int:
   """How many steps the next loop may run without crossing an event.
 
   Args:
     step: The global step the loop starts at.
     periods: Periods in steps of every event to stop at (summaries, eval,
-      checkpoints, epoch ends, and the cap on steps per loop).
+      checkpoints, epoch ends).
     last_step: The step training ends at.
+    max_steps: The most steps one loop may run.
 
   Returns:
-    The largest n >= 1 such that no period ends strictly inside
+    The largest n <= max_steps such that no period ends strictly inside
     (step, step + n) and step + n <= last_step.
   """
-  n = last_step - step
+  n = min(last_step - step, max_steps)
   for period in periods:
     n = min(n, period - step % period)
   return n

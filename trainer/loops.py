@@ -2,7 +2,10 @@
 
 Each loop is one `tf.function`. The scalars a step returns are summed in
 loop-carried tensors (not `tf.Variable`s updated per step), so the host does
-no work per step and the loop stays compilable by XLA.
+no work per step and the loop stays compilable by XLA. Batches come from a
+data object (`DeviceData` or `PipelineData`) with `batches_from(start_step)`
+for training, `fold(fn, state)` for evaluation, an `element_spec` and
+`compilable` (whether its batching ops compile with XLA).
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from __future__ import annotations
 from typing import Any, Callable, Dict
 
 import tensorflow as tf
+from absl import logging
 
 Scalars = Dict[str, tf.Tensor]
 StepFn = Callable[[Any], Scalars]
+
+# What XLA raises, at the first call, for an op it cannot compile.
+_XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError)
 
 
 def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.TensorSpec]:
@@ -51,57 +58,100 @@ def _add(sums: Scalars, values: Scalars, weight: tf.Tensor) -> Scalars:
   return {name: sums[name] + weight * tf.cast(values[name], tf.float32) for name in sums}
 
 
-def make_train_loop(step_fn: StepFn, iterator: Any,
-                    step_counter: tf.Variable) -> Callable[[int], Scalars]:
-  """Builds `loop(num_steps) -> sums`, running `num_steps` steps on `iterator`.
+def _compiled(fn: Callable[..., Any], jit_compile: bool, data: Any, what: str,
+              *arg_specs: tf.TensorSpec) -> Callable[..., Any]:
+  """`tf.function(fn)`, traced now, compiled with XLA where asked and possible.
 
-  The loop is traced here, so the first call's time is running time only.
+  With a data object whose ops XLA cannot compile, `fn` runs as a graph. If
+  XLA refuses an op of the step itself, the first call says so in a warning
+  and falls back to a graph; XLA compiles before it runs, so nothing has
+  changed by then.
+  """
+  graph = tf.function(fn)
+  if not (jit_compile and data.compilable):
+    graph.get_concrete_function(*arg_specs)
+    return graph
+  xla = tf.function(fn, jit_compile=True)
+  xla.get_concrete_function(*arg_specs)
+  chosen = []
+
+  def call(*args):
+    if chosen:
+      return chosen[0](*args)
+    try:
+      result = xla(*args)
+      chosen.append(xla)
+    except _XLA_ERRORS as error:
+      logging.warning('Trainer.jit_compile: XLA cannot compile the %s (%s); running it '
+                      'without XLA.', what, str(error).splitlines()[0])
+      chosen.append(graph)
+      result = graph(*args)
+    return result
+
+  return call
+
+
+def make_train_loop(step_fn: StepFn, data: Any, jit_compile: bool) -> Callable[[int, int], Scalars]:
+  """Builds `loop(start_step, num_steps) -> sums` running `num_steps` steps.
+
+  The loop is traced here, so the first call's time is running time (and
+  XLA compilation, if any) only. Loops must not cross an epoch boundary of
+  `data`.
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
-    iterator: The iterator over training batches (a `tf.data` iterator).
-    step_counter: An int64 variable advanced by `num_steps` per call.
+    data: The training batches (see the module docstring).
+    jit_compile: Compile with XLA: the whole loop where `data` allows, else
+      the step alone.
 
   Returns:
     A function returning, per scalar, its float32 sum over the steps.
   """
-  names = scalar_specs(step_fn, iterator.element_spec, 'train_step')
+  names = scalar_specs(step_fn, data.element_spec, 'train_step')
+  if jit_compile and not data.compilable:
+    step_fn = tf.function(step_fn, jit_compile=True)
 
-  @tf.function
-  def loop(iterator, num_steps):
+  def loop(start_step, num_steps):
+    batch = data.batches_from(start_step)
     sums = {name: tf.constant(0.0) for name in names}
-    for _ in tf.range(num_steps):
-      sums = _add(sums, step_fn(next(iterator)), 1.0)
-    step_counter.assign_add(num_steps)
+    # `while`, not `for i in tf.range(num_steps)`: under XLA the latter needs
+    # num_steps at compile time and recompiles for every new loop length.
+    i = tf.constant(0, tf.int64)
+    while i < num_steps:
+      sums = _add(sums, step_fn(batch(i)), 1.0)
+      i += 1
     return sums
 
-  loop.get_concrete_function(iterator, tf.TensorSpec([], tf.int64))
-  return lambda num_steps: loop(iterator, tf.constant(num_steps, tf.int64))
+  # The host knows the global step; passing it in keeps the loop free of state reads.
+  step_spec = tf.TensorSpec([], tf.int64)
+  compiled = _compiled(loop, jit_compile, data, 'train loop', step_spec, step_spec)
+  return lambda start_step, num_steps: compiled(tf.constant(start_step, tf.int64),
+                                                tf.constant(num_steps, tf.int64))
 
 
-def make_eval_loop(step_fn: StepFn, dataset: tf.data.Dataset) -> Callable[[], Scalars]:
-  """Builds `loop() -> means` evaluating every batch of `dataset`.
+def make_eval_loop(step_fn: StepFn, data: Any, jit_compile: bool) -> Callable[[], Scalars]:
+  """Builds `loop() -> means` evaluating every batch of `data`.
 
   Args:
     step_fn: The eval step: batch -> dict of scalar (per-batch mean) tensors.
-    dataset: The (finite) evaluation batches.
+    data: The evaluation batches (see the module docstring).
+    jit_compile: Compile the loop with XLA where `data` allows.
 
   Returns:
     A function returning each scalar's mean over all examples: batch values
     are weighted by the batch's size, so a smaller last batch counts for
     what it holds.
   """
-  names = scalar_specs(step_fn, dataset.element_spec, 'eval_step')
+  names = scalar_specs(step_fn, data.element_spec, 'eval_step')
 
-  @tf.function
-  def loop(dataset):
-    sums = {name: tf.constant(0.0) for name in names}
-    count = tf.constant(0.0)
-    for batch in dataset:
-      size = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
-      sums = _add(sums, step_fn(batch), size)
-      count += size
+  def add_batch(state, batch):
+    sums, count = state
+    size = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
+    return _add(sums, step_fn(batch), size), count + size
+
+  def loop():
+    sums, count = data.fold(add_batch, ({name: tf.constant(0.0) for name in names},
+                                        tf.constant(0.0)))
     return {name: total / count for name, total in sums.items()}
 
-  loop.get_concrete_function(dataset)
-  return lambda: loop(dataset)
+  return _compiled(loop, jit_compile, data, 'evaluation loop')

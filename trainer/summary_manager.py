@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import ContextManager, Dict, Optional
+from typing import Callable, ContextManager, Dict, Optional
 
 import gin
 import tensorflow as tf
@@ -82,6 +82,7 @@ class SummaryManager:
     self.batch_size = batch_size
     self.model_dir = model_dir
     self._writers: Dict[str, tf.summary.SummaryWriter] = {}  # Made on first write.
+    self._write_fns: Dict[str, Callable[..., Dict[str, tf.Tensor]]] = {}
     self._epoch_axis = False
     self._reset()
 
@@ -127,22 +128,16 @@ class SummaryManager:
     self._steps += num_steps
     self._seconds += seconds
 
-  @property
-  def pending_steps(self) -> int:
-    """Steps recorded since the last write."""
-    return self._steps
-
   def write_train(self, step: int) -> Dict[str, float]:
     """Writes the interval's means (and throughput) at `step`, then resets.
 
     Returns:
       The values written, by tag.
     """
-    values = {name: float(total) / self._steps for name, total in self._sums.items()}
     steps_per_second = self._steps / max(self._seconds, 1e-9)
-    values['steps_per_second'] = steps_per_second
-    values['examples_per_second'] = steps_per_second * self.batch_size
-    self._write('train', step, values)
+    values = self._write('train', step, self._sums, self._steps, {
+        'steps_per_second': steps_per_second,
+        'examples_per_second': steps_per_second * self.batch_size})
     if self.log_progress:
       logging.info('%s', progress.line(step, self.total_steps, self.steps_per_epoch, values))
     self._reset()
@@ -154,8 +149,7 @@ class SummaryManager:
     Returns:
       The values written, by tag.
     """
-    values = {name: float(value) for name, value in means.items()}
-    self._write('val', step, values)
+    values = self._write('val', step, means, 1, {})
     if self.log_progress:
       logging.info('validation at step %d: %s', step, progress.scalars_text(values))
     return values
@@ -174,17 +168,27 @@ class SummaryManager:
       self._writers[split] = tf.summary.create_file_writer(os.path.join(self.model_dir, split))
     return self._writers[split]
 
-  def _write(self, split: str, step: int, values: Dict[str, float]) -> None:
-    with self.as_default(split, step):
-      for name, value in values.items():
-        tf.summary.scalar(name, value)
+  def _write(self, split: str, step: int, sums: Dict[str, tf.Tensor], count: int,
+             extra: Dict[str, float]) -> Dict[str, float]:
+    """Writes `sums / count` and `extra` at `step` in one graph call; returns them all."""
+    if split not in self._write_fns:
+      writer = self._writer(split)
+
+      @tf.function
+      def write(x, sums, count, extra):
+        values = {**{name: total / count for name, total in sums.items()}, **extra}
+        with writer.as_default(step=x):
+          for name, value in values.items():
+            tf.summary.scalar(name, value)
+        return values
+
+      self._write_fns[split] = write
+    values = self._write_fns[split](
+        tf.constant(self.x(step), tf.int64), sums, tf.constant(count, tf.float32),
+        {name: tf.constant(value, tf.float32) for name, value in extra.items()})
+    return {name: float(value) for name, value in values.items()}
 
   def flush(self) -> None:
     """Pushes everything written so far to the event files."""
     for writer in self._writers.values():
       writer.flush()
-
-  def close(self) -> None:
-    """Flushes and closes both writers."""
-    for writer in self._writers.values():
-      writer.close()

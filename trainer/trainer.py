@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -13,6 +14,7 @@ from absl import logging
 
 from trainer import data as data_lib
 from trainer import loops
+from trainer.device_data import DeviceData, is_arrays
 from trainer.gradient_stats import gradient_statistics
 from trainer.intervals import Interval, steps_to_next_boundary
 from trainer.summary_manager import SummaryManager
@@ -57,16 +59,23 @@ class Trainer:
     eval_every_n_steps: Evaluate every this many steps ...
     eval_every_n_epochs: ... or epochs; with neither, only at the end.
       Training always ends with an evaluation.
-    eval_steps: Evaluate on this many batches; None uses the whole split.
+    eval_steps: Evaluate on the first this many batches; None: the whole split.
     checkpoint_every_n_steps: Save a checkpoint every this many steps ...
     checkpoint_every_n_epochs: ... or epochs; a checkpoint is always saved
       at the end.
     max_checkpoints_to_keep: How many recent checkpoints to keep.
-    steps_per_loop: The most steps one on-device loop runs; loops also end
-      at multiples of it.
+    steps_per_loop: The most steps one on-device loop runs.
     steps_per_epoch: Steps per epoch; default: training examples //
       batch_size (the last partial batch of an epoch is dropped).
-    seed: Seeds Python, numpy, TensorFlow and the shuffle order.
+    seed: Seeds Python, numpy, TensorFlow and the shuffle order; None draws
+      a shuffle seed, saved in checkpoints.
+    shuffle: Reorder the training examples every epoch.
+    data_on_device: Hold splits that `data` returns as arrays on the device
+      and batch them in the graph (`trainer.device_data`); False sends them
+      through the `tf.data` pipeline, as a `tf.data.Dataset` always is.
+    jit_compile: Compile the loops with XLA (where the data is on the
+      device; with a `tf.data` pipeline, the step alone). An op XLA cannot
+      compile makes the Trainer warn and run without XLA.
     train_split: Split name passed to `data` for training.
     val_split: Split name passed to `data` for evaluation; None: no
       evaluation.
@@ -92,6 +101,9 @@ class Trainer:
                steps_per_loop: int = 1000,
                steps_per_epoch: Optional[int] = None,
                seed: Optional[int] = None,
+               shuffle: bool = True,
+               data_on_device: bool = True,
+               jit_compile: bool = True,
                train_split: str = 'train',
                val_split: Optional[str] = 'val'):
     _check_positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
@@ -105,26 +117,29 @@ class Trainer:
     if seed is not None:
       keras.utils.set_random_seed(seed)
 
-    train_examples = data(train_split)
-    if steps_per_epoch is None:
-      size = data_lib.num_examples(train_examples)
-      steps_per_epoch = size // batch_size if size is not None else None
-      if steps_per_epoch == 0:
-        raise ValueError(f'the {train_split!r} split has {size} examples, fewer than '
-                         f'one batch of Trainer.batch_size={batch_size}')
-    self.steps_per_epoch = steps_per_epoch
-    self.train_dataset = data_lib.input_pipeline(
-        train_examples, batch_size, training=True, seed=seed)
-    self.val_dataset = None
+    self.jit_compile = jit_compile
+    self.shuffle = shuffle
+    self.data_on_device = data_on_device
+    # Saved in checkpoints, so a resumed run keeps its shuffle order.
+    self.data_seed = tf.Variable(
+        seed if seed is not None else random.SystemRandom().randrange(2**31),
+        dtype=tf.int64, trainable=False, name='data_seed')
+    self.train_data = self._batched(data(train_split), batch_size, training=True)
+    if self.train_data.steps_per_epoch == 0:
+      raise ValueError(f'the {train_split!r} split has fewer examples than one batch of '
+                       f'Trainer.batch_size={batch_size}')
+    self.steps_per_epoch = steps_per_epoch or self.train_data.steps_per_epoch
+    self.val_data = None
     if val_split is not None:
-      self.val_dataset = data_lib.input_pipeline(
-          data(val_split), eval_batch_size or batch_size, training=False)
+      examples = data(val_split)
+      eval_batch_size = eval_batch_size or batch_size
       if eval_steps is not None:
-        self.val_dataset = self.val_dataset.take(eval_steps)
+        examples = data_lib.first_examples(examples, eval_steps * eval_batch_size)
+      self.val_data = self._batched(examples, eval_batch_size, training=False)
 
     length = Interval.from_either(('Trainer.train_steps', train_steps),
                                   ('Trainer.train_epochs', train_epochs))
-    self.total_steps = length.in_steps(steps_per_epoch)
+    self.total_steps = length.in_steps(self.steps_per_epoch)
     self.eval_interval = Interval.from_either(
         ('Trainer.eval_every_n_steps', eval_every_n_steps),
         ('Trainer.eval_every_n_epochs', eval_every_n_epochs), required=False)
@@ -139,12 +154,19 @@ class Trainer:
     self.loss = loss
     self.metrics = dict(metrics or {})
 
-    self.summaries = SummaryManager(model_dir, steps_per_epoch, self.total_steps, batch_size)
+    self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps, batch_size)
     self.summaries.use_epoch_axis(
         self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
         (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self._eval_loop: Optional[Callable[[], Scalars]] = None
+
+  def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool) -> Any:
+    """Arrays on the device (DeviceData), else through tf.data (PipelineData)."""
+    if self.data_on_device and is_arrays(examples):
+      return DeviceData(examples, batch_size, training, seed=self.data_seed, shuffle=self.shuffle)
+    return data_lib.PipelineData(examples, batch_size, training,
+                                 seed=int(self.data_seed.numpy()), shuffle=self.shuffle)
 
   # The extension points: override these for a new kind of model.
 
@@ -210,37 +232,37 @@ class Trainer:
       The scalars of the final evaluation (of the final train interval if
       there is no validation split).
     """
-    iterator = iter(self.train_dataset)
     train_loop = loops.make_train_loop(
-        self._train_step_with_learning_rate, iterator, self.global_step)
-    checkpoints = self._restore(iterator)
+        self._train_step_with_learning_rate, self.train_data, self.jit_compile)
+    checkpoints = self._restore()
     step = int(self.global_step.numpy())
     if step >= self.total_steps:
       logging.info('Training already finished at step %d in %s; nothing to do.',
                    step, self.model_dir)
       return {}
 
-    periods = [self.steps_per_loop, self.summaries.interval.in_steps(self.steps_per_epoch)]
+    periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
     periods += [interval.in_steps(self.steps_per_epoch) for interval in
                 (self.eval_interval, self.checkpoint_interval) if interval is not None]
-    if self.steps_per_epoch:
-      periods.append(self.steps_per_epoch)
+    # Loops end at epoch ends: the data's own (DeviceData draws an epoch's order once per loop).
+    periods += [n for n in (self.steps_per_epoch, self.train_data.steps_per_epoch) if n]
 
     final: Dict[str, float] = {}
     first_loop = True
     while step < self.total_steps:
-      num_steps = steps_to_next_boundary(step, periods, self.total_steps)
+      num_steps = steps_to_next_boundary(step, periods, self.total_steps, self.steps_per_loop)
       start = time.perf_counter()
-      sums = train_loop(num_steps)
+      sums = train_loop(step, num_steps)
       self.summaries.record(sums, num_steps, time.perf_counter() - start)
       step += num_steps
+      self.global_step.assign(step)
       if first_loop:
         self._save_operative_config(step)
         first_loop = False
       last = step == self.total_steps
       if self.summaries.interval.is_due(step, self.steps_per_epoch) or last:
         final = self.summaries.write_train(step)
-      if self.val_dataset is not None and (last or self._due(self.eval_interval, step)):
+      if self.val_data is not None and (last or self._due(self.eval_interval, step)):
         final = self.evaluate()
       if last or self._due(self.checkpoint_interval, step):
         checkpoints.save(checkpoint_number=step)
@@ -256,7 +278,7 @@ class Trainer:
       val/ at the current global step.
     """
     if self._eval_loop is None:
-      self._eval_loop = loops.make_eval_loop(self.eval_step, self.val_dataset)
+      self._eval_loop = loops.make_eval_loop(self.eval_step, self.val_data, self.jit_compile)
     step = int(self.global_step.numpy())
     values = self.summaries.write_val(step, self._eval_loop())
     with self.summaries.as_default('val', step):
@@ -266,9 +288,10 @@ class Trainer:
   def _due(self, interval: Optional[Interval], step: int) -> bool:
     return interval is not None and interval.is_due(step, self.steps_per_epoch)
 
-  def _restore(self, iterator: Any) -> tf.train.CheckpointManager:
+  def _restore(self) -> tf.train.CheckpointManager:
     checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                     global_step=self.global_step, train_data=iterator)
+                                     global_step=self.global_step, data_seed=self.data_seed,
+                                     **self.train_data.checkpoint_items())
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(self.model_dir, CHECKPOINT_DIR),
         max_to_keep=self.max_checkpoints_to_keep)

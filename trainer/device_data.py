@@ -1,0 +1,117 @@
+"""Small data sets held on the device and batched inside the graph.
+
+When a data builder returns arrays, the Trainer keeps them as tensors on the
+device and makes every batch in the graph: no host iterator, no per-step
+host work, and a train loop XLA can compile whole. The order of training
+examples in epoch `e` is a permutation drawn from `(seed, e)`, so the data
+position is a function of the global step alone: resuming at step `s`
+continues with exactly the batch an uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Union
+
+import numpy as np
+import tensorflow as tf
+
+Batch = Any
+State = Any
+
+
+class DeviceData:
+  """One split of array examples on the device, batched in the graph.
+
+  Attributes:
+    batch_size: Examples per batch.
+    num_examples: Examples in the split.
+    steps_per_epoch: Training: full batches per epoch (the remainder is
+      dropped); evaluation: batches including a last, smaller one.
+    compilable: True: the batching ops compile with XLA.
+  """
+
+  compilable = True
+
+  def __init__(self, examples: Any, batch_size: int, training: bool,
+               seed: Union[int, tf.Variable] = 0, shuffle: bool = True):
+    """Puts `examples` on the device.
+
+    Args:
+      examples: An array, or a tuple/dict of arrays sharing their first
+        dimension (e.g. `(x, y)`).
+      batch_size: Examples per batch.
+      training: Shuffle (if `shuffle`) and drop the last partial batch.
+      seed: Seed of the per-epoch order; a variable is read at each loop, so
+        a value restored from a checkpoint takes effect.
+      shuffle: Reorder the examples every epoch while training.
+    """
+    self.tensors = tf.nest.map_structure(tf.convert_to_tensor, examples)
+    sizes = {int(t.shape[0]) for t in tf.nest.flatten(self.tensors)}
+    if len(sizes) != 1:
+      raise ValueError(f'the arrays of a split must share their first dimension, got sizes '
+                       f'{sorted(sizes)}')
+    self.num_examples = sizes.pop()
+    self.batch_size = batch_size
+    self.training = training
+    self.shuffle = shuffle and training
+    self._seed = seed
+    full, remainder = divmod(self.num_examples, batch_size)
+    self._full_batches = full
+    self._remainder = 0 if training else remainder
+    self.steps_per_epoch = full + (1 if self._remainder else 0)
+
+  @property
+  def element_spec(self) -> Any:
+    """The spec of one (full) batch."""
+    return tf.nest.map_structure(
+        lambda t: tf.TensorSpec([self.batch_size] + t.shape[1:].as_list(), t.dtype), self.tensors)
+
+  def checkpoint_items(self) -> Dict[str, Any]:
+    """Nothing: the position in the data is the global step."""
+    return {}
+
+  def _order(self, epoch: tf.Tensor) -> tf.Tensor:
+    """The example indices of one epoch, in training order."""
+    if not self.shuffle:
+      return tf.range(self.num_examples)
+    seed = tf.stack([tf.cast(self._seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.argsort(tf.random.stateless_uniform([self.num_examples], seed=seed))
+
+  def _take(self, indices: tf.Tensor) -> Batch:
+    return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
+
+  def batches_from(self, start_step: tf.Tensor) -> Callable[[tf.Tensor], Batch]:
+    """In the graph: `batch(i)`, the batch of global step `start_step + i + 1`.
+
+    The caller must not run past the end of `start_step`'s epoch (the
+    Trainer's loops end at epoch boundaries): the order is drawn once here.
+    """
+    epoch = start_step // self.steps_per_epoch
+    order = self._order(epoch)
+    first = tf.cast(start_step % self.steps_per_epoch, tf.int32)
+
+    def batch(i: tf.Tensor) -> Batch:
+      position = (first + tf.cast(i, tf.int32)) * self.batch_size
+      # A gather, not tf.slice: XLA needs a slice's start at compile time, so a
+      # slice would recompile the whole loop for every new start step.
+      return self._take(tf.gather(order, position + tf.range(self.batch_size)))
+
+    return batch
+
+  def take(self, n: int) -> Batch:
+    """The first `n` examples of the split as one batch (eagerly)."""
+    return tf.nest.map_structure(lambda t: t[:n], self.tensors)
+
+  def fold(self, fn: Callable[[State, Batch], State], state: State) -> State:
+    """In the graph: `state = fn(state, batch)` over every batch of the split, in order."""
+    for i in tf.range(self._full_batches):
+      state = fn(state, self._take(i * self.batch_size + tf.range(self.batch_size)))
+    if self._remainder:
+      state = fn(state, self._take(tf.range(self.num_examples - self._remainder,
+                                            self.num_examples)))
+    return state
+
+
+def is_arrays(examples: Any) -> bool:
+  """Whether a builder returned arrays (rather than a `tf.data.Dataset`)."""
+  return all(isinstance(t, (np.ndarray, tf.Tensor)) for t in tf.nest.flatten(examples))
