@@ -1,10 +1,12 @@
-"""The embedded regression data and the shared input pipeline."""
+"""The embedded regression data, the tf.data pipeline and data held on the device."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from models.regression_data import synthetic_regression
 from trainer.data import input_pipeline, num_examples
+from trainer.device_data import DeviceData
 
 
 def test_splits_have_the_tutorial_shapes_and_are_reproducible():
@@ -47,3 +49,41 @@ def test_evaluation_batches_keep_the_last_partial_batch_in_order():
   examples = (np.arange(10, dtype=np.float32),)
   batches = [b[0].numpy().tolist() for b in input_pipeline(examples, 4, training=False)]
   assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def epoch_batches(data, epoch):
+  """The training batches of one epoch, read as the train loop reads them."""
+  batch = data.batches_from(tf.constant(epoch * data.steps_per_epoch, tf.int64))
+  return [batch(tf.constant(i, tf.int64))[0].numpy().tolist() for i in range(data.steps_per_epoch)]
+
+
+def test_device_data_shuffles_each_epoch_from_the_seed_alone():
+  examples = (np.arange(10, dtype=np.float32), np.arange(10, dtype=np.int32))
+  data = DeviceData(examples, batch_size=4, training=True, seed=tf.Variable(3, dtype=tf.int64))
+  assert data.steps_per_epoch == 2  # The last partial batch is dropped.
+  first, second = epoch_batches(data, 0), epoch_batches(data, 1)
+  assert first != second  # A new order every epoch ...
+  assert len(set(sum(first, []))) == 8  # ... without repeats within one.
+  same_seed = DeviceData(examples, batch_size=4, training=True, seed=3)
+  assert epoch_batches(same_seed, 1) == second  # Position = f(seed, step): resumable.
+  # Starting mid-epoch gives the rest of that epoch, as an uninterrupted run sees it.
+  batch = data.batches_from(tf.constant(3, tf.int64))  # Step 4 = epoch 1, second batch.
+  assert batch(tf.constant(0, tf.int64))[0].numpy().tolist() == second[1]
+
+
+def test_device_data_without_shuffle_keeps_the_order():
+  data = DeviceData((np.arange(8, dtype=np.float32),), 4, training=True, shuffle=False)
+  assert epoch_batches(data, 0) == epoch_batches(data, 1) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_device_data_evaluation_covers_every_example_once():
+  data = DeviceData((np.arange(10, dtype=np.float32),), 4, training=False)
+  assert data.steps_per_epoch == 3
+  seen = data.fold(lambda state, batch: tf.concat([state, batch[0]], 0), tf.zeros([0]))
+  assert seen.numpy().tolist() == list(range(10))
+  assert data.take(3)[0].numpy().tolist() == [0, 1, 2]
+
+
+def test_device_data_refuses_arrays_of_different_lengths():
+  with pytest.raises(ValueError, match=r'share their first dimension, got sizes \[3, 4\]'):
+    DeviceData((np.zeros(3), np.zeros(4)), 2, training=True)

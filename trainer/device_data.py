@@ -71,11 +71,23 @@ class DeviceData:
     return {}
 
   def _order(self, epoch: tf.Tensor) -> tf.Tensor:
-    """The example indices of one epoch, in training order."""
+    """The example indices of one epoch, in training order.
+
+    A permutation sorted by an integer hash of (seed, epoch, index), not by
+    `tf.random.stateless_uniform`: XLA's stateless generators give other
+    numbers than TensorFlow's kernels for the same seed, and compiled and
+    uncompiled runs must see the same order. Integer ops agree everywhere.
+    """
     if not self.shuffle:
       return tf.range(self.num_examples)
-    seed = tf.stack([tf.cast(self._seed, tf.int64), tf.cast(epoch, tf.int64)])
-    return tf.argsort(tf.random.stateless_uniform([self.num_examples], seed=seed))
+    epoch_key = _hash32(tf.bitwise.bitwise_xor(
+        _hash32(tf.bitwise.bitwise_and(tf.cast(self._seed, tf.int64), _MASK32)),
+        tf.bitwise.bitwise_and(tf.cast(epoch, tf.int64), _MASK32)))
+    index = tf.range(self.num_examples, dtype=tf.int64)
+    hashed = _hash32(tf.bitwise.bitwise_xor(index, epoch_key))
+    # 31 hash bits above 32 index bits: unique keys, so no ties to break.
+    keys = tf.bitwise.left_shift(tf.bitwise.right_shift(hashed, 1), 32) + index
+    return tf.cast(tf.argsort(keys), tf.int32)
 
   def _take(self, indices: tf.Tensor) -> Batch:
     return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
@@ -110,6 +122,17 @@ class DeviceData:
       state = fn(state, self._take(tf.range(self.num_examples - self._remainder,
                                             self.num_examples)))
     return state
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x: tf.Tensor) -> tf.Tensor:
+  """A 32-bit integer mix (xor-shift-multiply) of int64 values below 2**32."""
+  for _ in range(2):
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    x = tf.bitwise.bitwise_and(x * 0x45D9F3B, _MASK32)  # < 2**59: no overflow.
+  return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
 
 
 def is_arrays(examples: Any) -> bool:
