@@ -10,16 +10,13 @@ for training, `fold(fn, state)` for evaluation, an `element_spec` and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Sequence
 
 import tensorflow as tf
 from absl import logging
 
 Scalars = Dict[str, tf.Tensor]
 StepFn = Callable[[Any], Scalars]
-
-# What XLA raises, at the first call, for an op it cannot compile.
-_XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError)
 
 
 def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.TensorSpec]:
@@ -58,58 +55,44 @@ def _add(sums: Scalars, values: Scalars, weight: tf.Tensor) -> Scalars:
   return {name: sums[name] + weight * tf.cast(values[name], tf.float32) for name in sums}
 
 
-def _compiled(fn: Callable[..., Any], jit_compile: bool, data: Any, what: str,
-              *arg_specs: tf.TensorSpec) -> Callable[..., Any]:
-  """`tf.function(fn)`, traced now, compiled with XLA where asked and possible.
+def _compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
+              *arg_specs: Any) -> Callable[..., Any]:
+  """`tf.function(fn)`, compiled with XLA if `jit_compile` and XLA can.
 
-  With a data object whose ops XLA cannot compile, `fn` runs as a graph. If
-  XLA refuses an op of the step itself, the first call says so in a warning
-  and falls back to a graph; XLA compiles before it runs, so nothing has
-  changed by then.
+  If XLA refuses an op (found now, by lowering `fn` to HLO without running
+  it), a warning says so and `fn` runs as a plain graph.
   """
-  graph = tf.function(fn)
-  if not (jit_compile and data.compilable):
-    graph.get_concrete_function(*arg_specs)
-    return graph
+  if not jit_compile:
+    return tf.function(fn)
   xla = tf.function(fn, jit_compile=True)
-  xla.get_concrete_function(*arg_specs)
-  chosen = []
-
-  def call(*args):
-    if chosen:
-      return chosen[0](*args)
-    try:
-      result = xla(*args)
-      chosen.append(xla)
-    except _XLA_ERRORS as error:
-      logging.warning('Trainer.jit_compile: XLA cannot compile the %s (%s); running it '
-                      'without XLA.', what, str(error).splitlines()[0])
-      chosen.append(graph)
-      result = graph(*args)
-    return result
-
-  return call
+  try:
+    xla.experimental_get_compiler_ir(*arg_specs)(stage='hlo')
+  except ValueError as error:  # What TF raises for an op XLA cannot compile.
+    logging.warning('Trainer.jit_compile: XLA cannot compile the %s (%s); running it '
+                    'without XLA.', what, str(error).splitlines()[0][:300])
+    return tf.function(fn)
+  return xla
 
 
-def make_train_loop(step_fn: StepFn, data: Any, jit_compile: bool) -> Callable[[int, int], Scalars]:
+def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str],
+                    jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Scalars]:
   """Builds `loop(start_step, num_steps) -> sums` running `num_steps` steps.
 
-  The loop is traced here, so the first call's time is running time (and
-  XLA compilation, if any) only. Loops must not cross an epoch boundary of
-  `data`.
+  Loops must not cross an epoch boundary of `data`.
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
     data: The training batches (see the module docstring).
+    names: The names of the scalars `step_fn` returns (`scalar_specs`).
     jit_compile: Compile with XLA: the whole loop where `data` allows, else
       the step alone.
 
   Returns:
-    A function returning, per scalar, its float32 sum over the steps.
+    A `tf.function` taking int64 tensors and returning, per scalar, its
+    float32 sum over the steps.
   """
-  names = scalar_specs(step_fn, data.element_spec, 'train_step')
   if jit_compile and not data.compilable:
-    step_fn = tf.function(step_fn, jit_compile=True)
+    step_fn = _compiled(step_fn, True, 'train step', data.element_spec)
 
   def loop(start_step, num_steps):
     batch = data.batches_from(start_step)
@@ -122,27 +105,25 @@ def make_train_loop(step_fn: StepFn, data: Any, jit_compile: bool) -> Callable[[
       i += 1
     return sums
 
-  # The host knows the global step; passing it in keeps the loop free of state reads.
   step_spec = tf.TensorSpec([], tf.int64)
-  compiled = _compiled(loop, jit_compile, data, 'train loop', step_spec, step_spec)
-  return lambda start_step, num_steps: compiled(tf.constant(start_step, tf.int64),
-                                                tf.constant(num_steps, tf.int64))
+  return _compiled(loop, jit_compile and data.compilable, 'train loop', step_spec, step_spec)
 
 
-def make_eval_loop(step_fn: StepFn, data: Any, jit_compile: bool) -> Callable[[], Scalars]:
+def make_eval_loop(step_fn: StepFn, data: Any, names: Sequence[str],
+                   jit_compile: bool) -> Callable[[], Scalars]:
   """Builds `loop() -> means` evaluating every batch of `data`.
 
   Args:
     step_fn: The eval step: batch -> dict of scalar (per-batch mean) tensors.
     data: The evaluation batches (see the module docstring).
+    names: The names of the scalars `step_fn` returns (`scalar_specs`).
     jit_compile: Compile the loop with XLA where `data` allows.
 
   Returns:
-    A function returning each scalar's mean over all examples: batch values
-    are weighted by the batch's size, so a smaller last batch counts for
-    what it holds.
+    A `tf.function` returning each scalar's mean over all examples: batch
+    values are weighted by the batch's size, so a smaller last batch counts
+    for what it holds.
   """
-  names = scalar_specs(step_fn, data.element_spec, 'eval_step')
 
   def add_batch(state, batch):
     sums, count = state
@@ -154,4 +135,4 @@ def make_eval_loop(step_fn: StepFn, data: Any, jit_compile: bool) -> Callable[[]
                                         tf.constant(0.0)))
     return {name: total / count for name, total in sums.items()}
 
-  return _compiled(loop, jit_compile, data, 'evaluation loop')
+  return _compiled(loop, jit_compile and data.compilable, 'evaluation loop')

@@ -1,9 +1,14 @@
-"""TensorBoard scalars for train/ and val/, written once per interval."""
+"""TensorBoard scalars for train/ and val/, written once per interval.
+
+The interval's sums live in variables on the device and are written by graph
+code that the Trainer runs in the same `tf.function` call as the train loop
+that ends the interval: one host call per interval, no host sync to write.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Callable, ContextManager, Dict, Optional
+from typing import ContextManager, Dict, Optional, Sequence
 
 import gin
 import tensorflow as tf
@@ -28,8 +33,8 @@ class SummaryManager:
   step. Beside the scalars the train step returns, the train writer gets:
 
   - `steps_per_second` and `examples_per_second`: training throughput over
-    the interval (time spent in train loops only, not in evaluation,
-    checkpointing or writing);
+    the interval, timed on the device around the train loops only (not
+    evaluation, checkpointing, writing or tracing);
   - `learning_rate`: the mean rate the optimizer applied over the interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
@@ -81,10 +86,11 @@ class SummaryManager:
     self.total_steps = total_steps
     self.batch_size = batch_size
     self.model_dir = model_dir
-    self._writers: Dict[str, tf.summary.SummaryWriter] = {}  # Made on first write.
-    self._write_fns: Dict[str, Callable[..., Dict[str, tf.Tensor]]] = {}
+    self._writers: Dict[str, tf.summary.SummaryWriter] = {}
     self._epoch_axis = False
-    self._reset()
+    self._sums: Dict[str, tf.Variable] = {}
+    self._steps = tf.Variable(0.0, trainable=False, name='interval_steps')
+    self._seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name='interval_seconds')
 
   def use_epoch_axis(self, possible: bool) -> None:
     """Settles the x-axis, once the Trainer knows its schedule.
@@ -108,51 +114,72 @@ class SummaryManager:
     """The x-axis value of global step `step`."""
     return step // self.steps_per_epoch if self._epoch_axis else step
 
-  def _reset(self) -> None:
-    self._sums: Optional[Dict[str, tf.Tensor]] = None
-    self._steps = 0
-    self._seconds = 0.0
+  def open(self, splits: Sequence[str], train_scalars: Sequence[str]) -> None:
+    """Creates the writers of `splits` and the interval's accumulators.
 
-  def record(self, sums: Dict[str, tf.Tensor], num_steps: int, seconds: float) -> None:
-    """Adds one train loop's sums to the current interval (no device sync).
+    Writers are created here, when a run starts training, not before, so a
+    finished run rerun leaves no empty event files behind.
 
     Args:
-      sums: Per scalar, its sum over the loop's steps (device tensors).
-      num_steps: Steps the loop ran.
-      seconds: Wall time the loop took.
+      splits: 'train', and 'val' if the run evaluates.
+      train_scalars: The names of the scalars the train loop sums.
     """
-    if self._sums is None:
-      self._sums = dict(sums)
-    else:
-      self._sums = {name: self._sums[name] + sums[name] for name in self._sums}
-    self._steps += num_steps
-    self._seconds += seconds
+    for split in splits:
+      if split not in self._writers:
+        self._writers[split] = tf.summary.create_file_writer(os.path.join(self.model_dir, split))
+    for name in train_scalars:
+      if name not in self._sums:
+        self._sums[name] = tf.Variable(0.0, trainable=False, name=f'interval_sum_{len(self._sums)}')
 
-  def write_train(self, step: int) -> Dict[str, float]:
-    """Writes the interval's means (and throughput) at `step`, then resets.
+  # Graph code, run inside the Trainer's tf.function.
+
+  def accumulate(self, sums: Dict[str, tf.Tensor], num_steps: tf.Tensor,
+                 seconds: tf.Tensor) -> None:
+    """Adds one train loop's sums, step count and duration to the interval."""
+    for name, total in sums.items():
+      self._sums[name].assign_add(total)
+    self._steps.assign_add(tf.cast(num_steps, tf.float32))
+    self._seconds.assign_add(seconds)
+
+  def write_train(self, x: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Writes the interval's means and throughput at x-axis value `x`, then resets.
 
     Returns:
       The values written, by tag.
     """
-    steps_per_second = self._steps / max(self._seconds, 1e-9)
-    values = self._write('train', step, self._sums, self._steps, {
-        'steps_per_second': steps_per_second,
-        'examples_per_second': steps_per_second * self.batch_size})
+    steps = self._steps.read_value()
+    values = {name: total / steps for name, total in self._sums.items()}
+    values['steps_per_second'] = steps / tf.cast(self._seconds, tf.float32)
+    values['examples_per_second'] = values['steps_per_second'] * self.batch_size
+    self._write('train', x, values)
+    with tf.control_dependencies(list(values.values())):
+      for total in self._sums.values():
+        total.assign(0.0)
+      self._steps.assign(0.0)
+      self._seconds.assign(0.0)
+    return values
+
+  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Writes one evaluation's means at x-axis value `x`; returns them."""
+    self._write('val', x, means)
+    return means
+
+  def _write(self, split: str, x: tf.Tensor, values: Dict[str, tf.Tensor]) -> None:
+    with self._writers[split].as_default(step=x):
+      for name, value in values.items():
+        tf.summary.scalar(name, value)
+
+  # Host code.
+
+  def log_train(self, step: int, values: Dict[str, float]) -> None:
+    """Logs the progress line of an interval (if `log_progress`)."""
     if self.log_progress:
       logging.info('%s', progress.line(step, self.total_steps, self.steps_per_epoch, values))
-    self._reset()
-    return values
 
-  def write_val(self, step: int, means: Dict[str, tf.Tensor]) -> Dict[str, float]:
-    """Writes one evaluation's means at `step`.
-
-    Returns:
-      The values written, by tag.
-    """
-    values = self._write('val', step, means, 1, {})
+  def log_val(self, step: int, values: Dict[str, float]) -> None:
+    """Logs an evaluation's results (if `log_progress`)."""
     if self.log_progress:
       logging.info('validation at step %d: %s', step, progress.scalars_text(values))
-    return values
 
   def write_text(self, tag: str, markdown: str, step: int) -> None:
     """Writes a text summary (e.g. the operative gin config) to train/."""
@@ -161,32 +188,7 @@ class SummaryManager:
 
   def as_default(self, split: str, step: int) -> ContextManager[None]:
     """Makes `split`'s writer the default at `step`, for any `tf.summary` call."""
-    return self._writer(split).as_default(step=self.x(step))
-
-  def _writer(self, split: str) -> tf.summary.SummaryWriter:
-    if split not in self._writers:
-      self._writers[split] = tf.summary.create_file_writer(os.path.join(self.model_dir, split))
-    return self._writers[split]
-
-  def _write(self, split: str, step: int, sums: Dict[str, tf.Tensor], count: int,
-             extra: Dict[str, float]) -> Dict[str, float]:
-    """Writes `sums / count` and `extra` at `step` in one graph call; returns them all."""
-    if split not in self._write_fns:
-      writer = self._writer(split)
-
-      @tf.function
-      def write(x, sums, count, extra):
-        values = {**{name: total / count for name, total in sums.items()}, **extra}
-        with writer.as_default(step=x):
-          for name, value in values.items():
-            tf.summary.scalar(name, value)
-        return values
-
-      self._write_fns[split] = write
-    values = self._write_fns[split](
-        tf.constant(self.x(step), tf.int64), sums, tf.constant(count, tf.float32),
-        {name: tf.constant(value, tf.float32) for name, value in extra.items()})
-    return {name: float(value) for name, value in values.items()}
+    return self._writers[split].as_default(step=self.x(step))
 
   def flush(self) -> None:
     """Pushes everything written so far to the event files."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-import time
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import gin
 import keras
@@ -159,7 +158,8 @@ class Trainer:
         self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
         (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-    self._eval_loop: Optional[Callable[[], Scalars]] = None
+    self._iteration_fn: Optional[Callable[..., Tuple[Scalars, Scalars]]] = None
+    self._train_scalars: List[str] = []
 
   def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool) -> Any:
     """Arrays on the device (DeviceData), else through tf.data (PipelineData)."""
@@ -232,14 +232,15 @@ class Trainer:
       The scalars of the final evaluation (of the final train interval if
       there is no validation split).
     """
-    train_loop = loops.make_train_loop(
-        self._train_step_with_learning_rate, self.train_data, self.jit_compile)
+    iteration = self._iteration()  # Creates every variable, so restoring can fill them.
     checkpoints = self._restore()
     step = int(self.global_step.numpy())
     if step >= self.total_steps:
       logging.info('Training already finished at step %d in %s; nothing to do.',
                    step, self.model_dir)
       return {}
+    self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
+                        self._train_scalars)
 
     periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
     periods += [interval.in_steps(self.steps_per_epoch) for interval in
@@ -251,19 +252,22 @@ class Trainer:
     first_loop = True
     while step < self.total_steps:
       num_steps = steps_to_next_boundary(step, periods, self.total_steps, self.steps_per_loop)
-      start = time.perf_counter()
-      sums = train_loop(step, num_steps)
-      self.summaries.record(sums, num_steps, time.perf_counter() - start)
-      step += num_steps
-      self.global_step.assign(step)
+      end = step + num_steps
+      last = end == self.total_steps
+      write = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
+      evaluate = self.val_data is not None and (last or self._due(self.eval_interval, end))
+      train_values, val_values = iteration(
+          tf.constant(step, tf.int64), tf.constant(num_steps, tf.int64),
+          tf.constant(self.summaries.x(end), tf.int64), write, evaluate)
+      step = end
       if first_loop:
         self._save_operative_config(step)
         first_loop = False
-      last = step == self.total_steps
-      if self.summaries.interval.is_due(step, self.steps_per_epoch) or last:
-        final = self.summaries.write_train(step)
-      if self.val_data is not None and (last or self._due(self.eval_interval, step)):
-        final = self.evaluate()
+      if write:
+        final = _floats(train_values)
+        self.summaries.log_train(step, final)
+      if evaluate:
+        final = self._after_evaluation(step, val_values)
       if last or self._due(self.checkpoint_interval, step):
         checkpoints.save(checkpoint_number=step)
         self.summaries.flush()
@@ -271,19 +275,57 @@ class Trainer:
     return final
 
   def evaluate(self) -> Dict[str, float]:
-    """Evaluates the current weights on the validation split.
+    """Evaluates the current weights on the validation split, writing to val/.
 
     Returns:
-      The mean of each scalar of `eval_step` over the split, also written to
-      val/ at the current global step.
+      The mean of each scalar of `eval_step` over the split.
     """
-    if self._eval_loop is None:
-      self._eval_loop = loops.make_eval_loop(self.eval_step, self.val_data, self.jit_compile)
     step = int(self.global_step.numpy())
-    values = self.summaries.write_val(step, self._eval_loop())
+    self.summaries.open(['val'], self._train_scalars)
+    _, val_values = self._iteration()(
+        tf.constant(step, tf.int64), tf.constant(0, tf.int64),
+        tf.constant(self.summaries.x(step), tf.int64), False, True)
+    return self._after_evaluation(step, val_values)
+
+  def _after_evaluation(self, step: int, val_values: Scalars) -> Dict[str, float]:
+    values = _floats(val_values)
+    self.summaries.log_val(step, values)
     with self.summaries.as_default('val', step):
       self.eval_summaries()
     return values
+
+  def _iteration(self) -> Callable[..., Tuple[Scalars, Scalars]]:
+    """The one `tf.function` a loop calls: train steps, then what is due.
+
+    `iteration(start_step, num_steps, x, write_train, evaluate)` runs
+    `num_steps` train steps, adds their sums to the summary interval, and,
+    as the two Python booleans ask, writes the interval's means and
+    evaluates, all in one call (one trace per combination of the two).
+    It returns the values written to train/ and val/ (or empty dicts).
+    """
+    if self._iteration_fn is None:
+      self._train_scalars = list(loops.scalar_specs(
+          self._train_step_with_learning_rate, self.train_data.element_spec, 'train_step'))
+      train_loop = loops.make_train_loop(self._train_step_with_learning_rate, self.train_data,
+                                         self._train_scalars, self.jit_compile)
+      eval_loop = None
+      if self.val_data is not None:
+        eval_scalars = loops.scalar_specs(self.eval_step, self.val_data.element_spec, 'eval_step')
+        eval_loop = loops.make_eval_loop(self.eval_step, self.val_data, list(eval_scalars),
+                                         self.jit_compile)
+
+      @tf.function
+      def iteration(start_step, num_steps, x, write_train: bool, evaluate: bool):
+        began = tf.timestamp()  # Device-side timing: tracing and host work excluded.
+        sums = train_loop(start_step, num_steps)
+        self.summaries.accumulate(sums, num_steps, tf.timestamp() - began)
+        self.global_step.assign(start_step + num_steps)
+        train_values = self.summaries.write_train(x) if write_train else {}
+        val_values = self.summaries.write_val(x, eval_loop()) if evaluate else {}
+        return train_values, val_values
+
+      self._iteration_fn = iteration
+    return self._iteration_fn
 
   def _due(self, interval: Optional[Interval], step: int) -> bool:
     return interval is not None and interval.is_due(step, self.steps_per_epoch)
@@ -308,6 +350,10 @@ class Trainer:
     with tf.io.gfile.GFile(os.path.join(self.model_dir, OPERATIVE_CONFIG), 'w') as f:
       f.write(config)
     self.summaries.write_text('operative_config', gin.markdown(config), step)
+
+
+def _floats(values: Scalars) -> Dict[str, float]:
+  return {name: float(value) for name, value in values.items()}
 
 
 def _build(factory: Any, kind: type, binding: str, example: str) -> Any:
