@@ -4,11 +4,15 @@ Example:
   python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
 """
 
+import sys
+
 from absl import app
 from absl import flags
+from absl import logging
 
 import models  # pylint: disable=unused-import  (registers the models with gin)
 from trainer import config
+from trainer import errors
 from trainer import experiment
 
 FLAGS = flags.FLAGS
@@ -26,7 +30,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config.parse(FLAGS.gin_file, FLAGS.gin_param)
-  experiment.run_experiment()
+  try:
+    experiment.run_experiment()
+  except errors.Interrupted as stop:
+    logging.warning('%s', errors.user_message(stop))
+    sys.exit(128 + stop.signal_number)  # The shell's convention for "ended by a signal".
+  except errors.TrainerError as error:
+    print(f'error: {errors.user_message(error)}', file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import glob
 import os
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -14,14 +14,38 @@ Points = List[Tuple[int, float]]
 ImageSizes = List[Tuple[int, int, int]]
 
 
+def _events(log_dir: str) -> Iterator[tf.compat.v1.Event]:
+  """Every event in the event files directly inside `log_dir`, file by file.
+
+  A file's truncated last record (a process killed while writing) ends that
+  file, as it does for TensorBoard.
+  """
+  for path in sorted(glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
+    records = iter(tf.data.TFRecordDataset(path))
+    while True:
+      try:
+        record = next(records)
+      except (StopIteration, tf.errors.DataLossError):
+        break
+      yield tf.compat.v1.Event.FromString(record.numpy())
+
+
 def _values(log_dir: str, plugin: str) -> Iterator[Tuple[int, str, np.ndarray]]:
   """(step, tag, tensor) of every summary of one plugin under `log_dir`, in order."""
-  for path in sorted(glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
-    for record in tf.data.TFRecordDataset(path):
-      event = tf.compat.v1.Event.FromString(record.numpy())
-      for value in event.summary.value:
-        if value.metadata.plugin_data.plugin_name == plugin:
-          yield event.step, value.tag, tf.make_ndarray(value.tensor)
+  for event in _events(log_dir):
+    for value in event.summary.value:
+      if value.metadata.plugin_data.plugin_name == plugin:
+        yield event.step, value.tag, tf.make_ndarray(value.tensor)
+
+
+def last_step_and_tags(log_dir: str) -> Tuple[Optional[int], Set[str]]:
+  """The highest step of any summary under `log_dir` (None if none), and all tags."""
+  last, tags = None, set()
+  for event in _events(log_dir):
+    for value in event.summary.value:
+      last = event.step if last is None else max(last, event.step)
+      tags.add(value.tag)
+  return last, tags
 
 
 def read_scalars(log_dir: str) -> Dict[str, Points]:

@@ -74,22 +74,27 @@ def _compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
   return xla
 
 
-def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str],
-                    jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Scalars]:
-  """Builds `loop(start_step, num_steps) -> sums` running `num_steps` steps.
+def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Sequence[str],
+                    jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Any]:
+  """Builds `loop(start_step, num_steps) -> (sums, bad_step, watched)`.
 
-  Loops must not cross an epoch boundary of `data`.
+  Runs up to `num_steps` steps; loops must not cross an epoch boundary of
+  `data`. The loop stops early at the first step where a watched scalar is
+  NaN or infinite.
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
     data: The training batches (see the module docstring).
     names: The names of the scalars `step_fn` returns (`scalar_specs`).
+    watch: The names of the scalars that must stay finite.
     jit_compile: Compile with XLA: the whole loop where `data` allows, else
       the step alone.
 
   Returns:
-    A `tf.function` taking int64 tensors and returning, per scalar, its
-    float32 sum over the steps.
+    A `tf.function` taking int64 tensors and returning: per scalar, its
+    float32 sum over the steps; the global step at which a watched scalar
+    was first non-finite, or -1; and the watched scalars' values at the
+    last step run (in the order of `watch`).
   """
   if jit_compile and not data.compilable:
     step_fn = _compiled(step_fn, True, 'train step', data.element_spec)
@@ -97,13 +102,18 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str],
   def loop(start_step, num_steps):
     batch = data.batches_from(start_step)
     sums = {name: tf.constant(0.0) for name in names}
+    bad_step = tf.constant(-1, tf.int64)
+    watched = tf.zeros([len(watch)])
     # `while`, not `for i in tf.range(num_steps)`: under XLA the latter needs
     # num_steps at compile time and recompiles for every new loop length.
     i = tf.constant(0, tf.int64)
-    while i < num_steps:
-      sums = _add(sums, step_fn(batch(i)), 1.0)
+    while i < num_steps and bad_step < 0:
+      values = step_fn(batch(i))
+      sums = _add(sums, values, 1.0)
+      watched = tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch else watched
       i += 1
-    return sums
+      bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), bad_step, start_step + i)
+    return sums, bad_step, watched
 
   step_spec = tf.TensorSpec([], tf.int64)
   return _compiled(loop, jit_compile and data.compilable, 'train loop', step_spec, step_spec)

@@ -3,21 +3,30 @@
 The interval's sums live in variables on the device and are written by graph
 code that the Trainer runs in the same `tf.function` call as the train loop
 that ends the interval: one host call per interval, no host sync to write.
+
+Resumed runs never write a point twice: when a run starts, the highest step
+already in each event directory is its high-water mark, and points up to it
+(recomputed after resuming from an earlier checkpoint) are not written again.
+With a seed, the recomputed values equal the ones on disk, so the curves are
+exactly those of an uninterrupted run, and TensorBoard can be left running.
 """
 
 from __future__ import annotations
 
 import os
-from typing import ContextManager, Dict, Optional, Sequence
+from typing import Any, ContextManager, Dict, Optional, Sequence, Set
 
 import gin
 import tensorflow as tf
 from absl import logging
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
+from trainer import event_files
 from trainer import progress
 from trainer.intervals import Interval
 
 X_AXES = ('auto', 'epoch', 'step')
+_SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
 @gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'total_steps', 'batch_size'])
@@ -91,6 +100,8 @@ class SummaryManager:
     self._sums: Dict[str, tf.Variable] = {}
     self._steps = tf.Variable(0.0, trainable=False, name='interval_steps')
     self._seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name='interval_seconds')
+    self._high_water: Dict[str, int] = {}
+    self._tags_on_disk: Dict[str, Set[str]] = {}
 
   def use_epoch_axis(self, possible: bool) -> None:
     """Settles the x-axis, once the Trainer knows its schedule.
@@ -114,22 +125,40 @@ class SummaryManager:
     """The x-axis value of global step `step`."""
     return step // self.steps_per_epoch if self._epoch_axis else step
 
-  def open(self, splits: Sequence[str], train_scalars: Sequence[str]) -> None:
-    """Creates the writers of `splits` and the interval's accumulators.
+  def track(self, train_scalars: Sequence[str]) -> None:
+    """Creates the interval's accumulators for the scalars the train loop sums."""
+    for name in train_scalars:
+      if name not in self._sums:
+        self._sums[name] = tf.Variable(0.0, trainable=False, name=f'interval_sum_{len(self._sums)}')
+
+  def checkpoint_items(self) -> Dict[str, Any]:
+    """The interval's accumulators: a run resumed mid-interval writes the same means."""
+    return {'summary_interval': {'sums': self._sums, 'steps': self._steps, 'seconds': self._seconds}}
+
+  def open(self, splits: Sequence[str]) -> None:
+    """Creates the writers of `splits` and reads their high-water marks.
 
     Writers are created here, when a run starts training, not before, so a
     finished run rerun leaves no empty event files behind.
 
     Args:
       splits: 'train', and 'val' if the run evaluates.
-      train_scalars: The names of the scalars the train loop sums.
     """
     for split in splits:
-      if split not in self._writers:
-        self._writers[split] = tf.summary.create_file_writer(os.path.join(self.model_dir, split))
-    for name in train_scalars:
-      if name not in self._sums:
-        self._sums[name] = tf.Variable(0.0, trainable=False, name=f'interval_sum_{len(self._sums)}')
+      if split in self._writers:
+        continue
+      log_dir = os.path.join(self.model_dir, split)
+      last, tags = event_files.last_step_and_tags(log_dir)
+      self._tags_on_disk[split] = tags
+      if last is not None:
+        self._high_water[split] = last
+        logging.info('%s already holds points up to %s %d; they are not written again.',
+                     log_dir, 'epoch' if self._epoch_axis else 'step', last)
+      self._writers[split] = tf.summary.create_file_writer(log_dir)
+
+  def is_new(self, split: str, step: int) -> bool:
+    """Whether a point at global step `step` lies past `split`'s high-water mark."""
+    return self.x(step) > self._high_water.get(split, -1)
 
   # Graph code, run inside the Trainer's tf.function.
 
@@ -141,22 +170,33 @@ class SummaryManager:
     self._steps.assign_add(tf.cast(num_steps, tf.float32))
     self._seconds.assign_add(seconds)
 
-  def write_train(self, x: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """Writes the interval's means and throughput at x-axis value `x`, then resets.
+  def write_train(self, x: tf.Tensor, ok: tf.Tensor, emit: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Ends the interval: its means and throughput, written at x-axis value `x`.
+
+    Args:
+      x: The x-axis value of the interval's last step.
+      ok: False when the loop stopped on a non-finite scalar: nothing is
+        written and the interval is kept as it is.
+      emit: False to end the interval without writing (a point already on
+        disk, see `is_new`).
 
     Returns:
-      The values written, by tag.
+      The interval's values, by tag.
     """
     steps = self._steps.read_value()
     values = {name: total / steps for name, total in self._sums.items()}
     values['steps_per_second'] = steps / tf.cast(self._seconds, tf.float32)
     values['examples_per_second'] = values['steps_per_second'] * self.batch_size
-    self._write('train', x, values)
-    with tf.control_dependencies(list(values.values())):
-      for total in self._sums.values():
-        total.assign(0.0)
-      self._steps.assign(0.0)
-      self._seconds.assign(0.0)
+
+    def write():
+      self._write('train', x, values)
+
+    def write_and_reset():
+      tf.cond(emit, write, lambda: None)
+      for variable in [*self._sums.values(), self._steps, self._seconds]:
+        variable.assign(tf.zeros_like(variable))
+
+    tf.cond(ok, write_and_reset, lambda: None)
     return values
 
   def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
@@ -165,9 +205,11 @@ class SummaryManager:
     return means
 
   def _write(self, split: str, x: tf.Tensor, values: Dict[str, tf.Tensor]) -> None:
+    # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
+    # the name scope, and inside tf.cond that is 'cond/'.
     with self._writers[split].as_default(step=x):
       for name, value in values.items():
-        tf.summary.scalar(name, value)
+        tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
 
   # Host code.
 
@@ -182,9 +224,12 @@ class SummaryManager:
       logging.info('validation at step %d: %s', step, progress.scalars_text(values))
 
   def write_text(self, tag: str, markdown: str, step: int) -> None:
-    """Writes a text summary (e.g. the operative gin config) to train/."""
+    """Writes a text summary (e.g. the operative gin config) to train/, once per model_dir."""
+    if tag in self._tags_on_disk['train']:
+      return
     with self.as_default('train', step):
       tf.summary.text(tag, markdown)
+    self._tags_on_disk['train'].add(tag)
 
   def as_default(self, split: str, step: int) -> ContextManager[None]:
     """Makes `split`'s writer the default at `step`, for any `tf.summary` call."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+import signal
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import gin
 import keras
@@ -13,6 +16,10 @@ from absl import logging
 
 from trainer import data as data_lib
 from trainer import loops
+from trainer.checkpoints import Checkpoints
+from trainer.errors import Interrupted, NonFiniteError
+from trainer.model_dir_lock import ModelDirLock
+from trainer.stop_signals import StopRequests
 from trainer.device_data import DeviceData, is_arrays
 from trainer.gradient_stats import gradient_statistics
 from trainer.intervals import Interval, steps_to_next_boundary
@@ -22,7 +29,6 @@ Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 OPERATIVE_CONFIG = 'operative_config.gin'
-CHECKPOINT_DIR = 'checkpoints'
 
 
 @gin.configurable
@@ -32,8 +38,11 @@ class Trainer:
   A run trains for `train_steps` steps or `train_epochs` epochs in on-device
   loops of up to `steps_per_loop` steps. Each loop ends exactly where an
   event is due (summaries, evaluation, a checkpoint, an epoch end), and the
-  due events run between loops. Rerunning with the same `model_dir` resumes
-  from the latest checkpoint.
+  due events run in the same call. Rerunning with the same `model_dir`
+  resumes from the latest checkpoint: with a seed, the result is bitwise
+  that of an uninterrupted run. SIGTERM or SIGINT stops the run after the
+  current loop with a checkpoint; a NaN or infinite watched scalar stops it
+  without one.
 
   To train a new kind of model, subclass and override `compute_loss` (and,
   rarely, `train_step` or `eval_step`). Whatever scalars they return are
@@ -60,14 +69,17 @@ class Trainer:
       Training always ends with an evaluation.
     eval_steps: Evaluate on the first this many batches; None: the whole split.
     checkpoint_every_n_steps: Save a checkpoint every this many steps ...
-    checkpoint_every_n_epochs: ... or epochs; a checkpoint is always saved
-      at the end.
+    checkpoint_every_n_epochs: ... or epochs.
+    checkpoint_every_n_seconds: Also save when this long has passed since
+      the last save. A checkpoint is always saved at the end, and on
+      SIGTERM/SIGINT.
     max_checkpoints_to_keep: How many recent checkpoints to keep.
     steps_per_loop: The most steps one on-device loop runs.
     steps_per_epoch: Steps per epoch; default: training examples //
       batch_size (the last partial batch of an epoch is dropped).
-    seed: Seeds Python, numpy, TensorFlow and the shuffle order; None draws
-      a shuffle seed, saved in checkpoints.
+    seed: Seeds Python, numpy, TensorFlow and the shuffle order, and turns
+      on TensorFlow's op determinism, so runs repeat bitwise; None draws a
+      shuffle seed, saved in checkpoints.
     shuffle: Reorder the training examples every epoch.
     data_on_device: Hold splits that `data` returns as arrays on the device
       and batch them in the graph (`trainer.device_data`); False sends them
@@ -75,6 +87,8 @@ class Trainer:
     jit_compile: Compile the loops with XLA (where the data is on the
       device; with a `tf.data` pipeline, the step alone). An op XLA cannot
       compile makes the Trainer warn and run without XLA.
+    check_finite: Train scalars that must stay finite; the run stops at the
+      first step where one is NaN or infinite.
     train_split: Split name passed to `data` for training.
     val_split: Split name passed to `data` for evaluation; None: no
       evaluation.
@@ -96,6 +110,7 @@ class Trainer:
                eval_steps: Optional[int] = None,
                checkpoint_every_n_steps: Optional[int] = None,
                checkpoint_every_n_epochs: Optional[int] = None,
+               checkpoint_every_n_seconds: Optional[float] = 600.0,
                max_checkpoints_to_keep: int = 3,
                steps_per_loop: int = 1000,
                steps_per_epoch: Optional[int] = None,
@@ -103,6 +118,7 @@ class Trainer:
                shuffle: bool = True,
                data_on_device: bool = True,
                jit_compile: bool = True,
+               check_finite: Sequence[str] = ('loss',),
                train_split: str = 'train',
                val_split: Optional[str] = 'val'):
     _check_positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
@@ -115,6 +131,7 @@ class Trainer:
     self.seed = seed
     if seed is not None:
       keras.utils.set_random_seed(seed)
+      tf.config.experimental.enable_op_determinism()
 
     self.jit_compile = jit_compile
     self.shuffle = shuffle
@@ -145,8 +162,10 @@ class Trainer:
     self.checkpoint_interval = Interval.from_either(
         ('Trainer.checkpoint_every_n_steps', checkpoint_every_n_steps),
         ('Trainer.checkpoint_every_n_epochs', checkpoint_every_n_epochs), required=False)
+    self.checkpoint_every_n_seconds = checkpoint_every_n_seconds
     self.steps_per_loop = steps_per_loop
     self.max_checkpoints_to_keep = max_checkpoints_to_keep
+    self.check_finite = tuple(check_finite)
 
     self.model = _build(model, keras.Model, 'Trainer.model', '@RegressionModel')
     self.optimizer = _build(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer', '@adam')
@@ -158,8 +177,8 @@ class Trainer:
         self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
         (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-    self._iteration_fn: Optional[Callable[..., Tuple[Scalars, Scalars]]] = None
-    self._train_scalars: List[str] = []
+    self._iteration_fn: Optional[Callable[..., Any]] = None
+    self._eval_scalars: List[str] = []
 
   def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool) -> Any:
     """Arrays on the device (DeviceData), else through tf.data (PipelineData)."""
@@ -231,20 +250,40 @@ class Trainer:
     Returns:
       The scalars of the final evaluation (of the final train interval if
       there is no validation split).
+
+    Raises:
+      NonFiniteError: A `check_finite` scalar became NaN or infinite.
+      CheckpointMismatchError: The latest checkpoint is of another model.
+      ModelDirInUseError: Another process trains in `model_dir`.
+      Interrupted: SIGTERM or SIGINT stopped the run (after a checkpoint).
     """
+    lock = ModelDirLock(self.model_dir)
+    lock.acquire()
+    try:
+      with StopRequests() as stop:
+        return self._train(stop)
+    finally:
+      lock.release()
+
+  def _train(self, stop: StopRequests) -> Dict[str, float]:
     iteration = self._iteration()  # Creates every variable, so restoring can fill them.
-    checkpoints = self._restore()
+    checkpoints = Checkpoints(
+        self.model_dir, self._checkpoint_items(), self.checkpoint_interval,
+        self.checkpoint_every_n_seconds, self.steps_per_epoch, self.max_checkpoints_to_keep)
+    restored = checkpoints.restore_latest(self.model)
     step = int(self.global_step.numpy())
+    if restored:
+      epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
+      logging.info('Resumed at step %d%s from %s', step, epoch, restored)
     if step >= self.total_steps:
       logging.info('Training already finished at step %d in %s; nothing to do.',
                    step, self.model_dir)
       return {}
-    self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
-                        self._train_scalars)
+    self.summaries.open(['train'] + (['val'] if self.val_data is not None else []))
 
     periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
-    periods += [interval.in_steps(self.steps_per_epoch) for interval in
-                (self.eval_interval, self.checkpoint_interval) if interval is not None]
+    periods += [period for period in (self._due_period(self.eval_interval),
+                                      checkpoints.period_in_steps()) if period]
     # Loops end at epoch ends: the data's own (DeviceData draws an epoch's order once per loop).
     periods += [n for n in (self.steps_per_epoch, self.train_data.steps_per_epoch) if n]
 
@@ -254,23 +293,32 @@ class Trainer:
       num_steps = steps_to_next_boundary(step, periods, self.total_steps, self.steps_per_loop)
       end = step + num_steps
       last = end == self.total_steps
-      write = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
-      evaluate = self.val_data is not None and (last or self._due(self.eval_interval, end))
-      train_values, val_values = iteration(
+      interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
+      evaluate = (self.val_data is not None and self.summaries.is_new('val', end) and
+                  (last or self._due(self.eval_interval, end)))
+      train_values, val_values, bad_step, watched = iteration(
           tf.constant(step, tf.int64), tf.constant(num_steps, tf.int64),
-          tf.constant(self.summaries.x(end), tf.int64), write, evaluate)
+          tf.constant(self.summaries.x(end), tf.int64),
+          tf.constant(self.summaries.is_new('train', end)), interval_ends, evaluate)
+      if int(bad_step) >= 0:
+        [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, watched.numpy())
+                          if not math.isfinite(v)][:1]
+        raise NonFiniteError(int(bad_step), tag, float(value), checkpoints.manager.latest_checkpoint)
       step = end
       if first_loop:
         self._save_operative_config(step)
         first_loop = False
-      if write:
+      if interval_ends:
         final = _floats(train_values)
         self.summaries.log_train(step, final)
       if evaluate:
         final = self._after_evaluation(step, val_values)
-      if last or self._due(self.checkpoint_interval, step):
-        checkpoints.save(checkpoint_number=step)
+      if last or stop.requested or checkpoints.is_due(step):
+        saved = checkpoints.save(step)
         self.summaries.flush()
+        if stop.requested:
+          name = signal.Signals(stop.signal_number).name
+          raise Interrupted(name, stop.signal_number, step, saved)
     self.summaries.flush()
     return final
 
@@ -281,10 +329,10 @@ class Trainer:
       The mean of each scalar of `eval_step` over the split.
     """
     step = int(self.global_step.numpy())
-    self.summaries.open(['val'], self._train_scalars)
-    _, val_values = self._iteration()(
+    self.summaries.open(['val'])
+    _, val_values, _, _ = self._iteration()(
         tf.constant(step, tf.int64), tf.constant(0, tf.int64),
-        tf.constant(self.summaries.x(step), tf.int64), False, True)
+        tf.constant(self.summaries.x(step), tf.int64), tf.constant(False), False, True)
     return self._after_evaluation(step, val_values)
 
   def _after_evaluation(self, step: int, val_values: Scalars) -> Dict[str, float]:
@@ -294,55 +342,63 @@ class Trainer:
       self.eval_summaries()
     return values
 
-  def _iteration(self) -> Callable[..., Tuple[Scalars, Scalars]]:
+  def _iteration(self) -> Callable[..., Any]:
     """The one `tf.function` a loop calls: train steps, then what is due.
 
-    `iteration(start_step, num_steps, x, write_train, evaluate)` runs
-    `num_steps` train steps, adds their sums to the summary interval, and,
-    as the two Python booleans ask, writes the interval's means and
-    evaluates, all in one call (one trace per combination of the two).
-    It returns the values written to train/ and val/ (or empty dicts).
+    `iteration(start_step, num_steps, x, emit, interval_ends, evaluate)` runs
+    up to `num_steps` train steps and adds their sums to the summary
+    interval; where the Python booleans ask, it ends the interval (writing
+    its means to train/ if the tensor `emit` is true) and evaluates (writing
+    to val/), all in one call: one trace per combination of the booleans.
+    If a watched scalar turned non-finite, nothing is written or evaluated.
+    Returns (train values, val values, bad step or -1, watched values).
     """
     if self._iteration_fn is None:
-      self._train_scalars = list(loops.scalar_specs(
-          self._train_step_with_learning_rate, self.train_data.element_spec, 'train_step'))
-      train_loop = loops.make_train_loop(self._train_step_with_learning_rate, self.train_data,
-                                         self._train_scalars, self.jit_compile)
+      step_fn = self._train_step_with_learning_rate
+      train_scalars = list(loops.scalar_specs(step_fn, self.train_data.element_spec, 'train_step'))
+      unknown = sorted(set(self.check_finite) - set(train_scalars))
+      if unknown:
+        raise ValueError(f'Trainer.check_finite names {unknown}, which the train step does not '
+                         f'return; it returns {train_scalars}')
+      self.summaries.track(train_scalars)
+      train_loop = loops.make_train_loop(step_fn, self.train_data, train_scalars,
+                                         self.check_finite, self.jit_compile)
       eval_loop = None
       if self.val_data is not None:
-        eval_scalars = loops.scalar_specs(self.eval_step, self.val_data.element_spec, 'eval_step')
-        eval_loop = loops.make_eval_loop(self.eval_step, self.val_data, list(eval_scalars),
+        self._eval_scalars = list(loops.scalar_specs(self.eval_step, self.val_data.element_spec,
+                                                     'eval_step'))
+        eval_loop = loops.make_eval_loop(self.eval_step, self.val_data, self._eval_scalars,
                                          self.jit_compile)
 
       @tf.function
-      def iteration(start_step, num_steps, x, write_train: bool, evaluate: bool):
-        began = tf.timestamp()  # Device-side timing: tracing and host work excluded.
-        sums = train_loop(start_step, num_steps)
-        self.summaries.accumulate(sums, num_steps, tf.timestamp() - began)
+      def iteration(start_step, num_steps, x, emit, interval_ends: bool, evaluate: bool):
+        began = _clock()  # Timing inside the call: tracing and host work excluded.
+        sums, bad_step, watched = train_loop(start_step, num_steps)
+        self.summaries.accumulate(sums, num_steps, _clock() - began)
         self.global_step.assign(start_step + num_steps)
-        train_values = self.summaries.write_train(x) if write_train else {}
-        val_values = self.summaries.write_val(x, eval_loop()) if evaluate else {}
-        return train_values, val_values
+        ok = bad_step < 0
+        train_values = self.summaries.write_train(x, ok, emit) if interval_ends else {}
+        val_values = {}
+        if evaluate:
+          skipped = {name: tf.constant(0.0) for name in self._eval_scalars}
+          val_values = tf.cond(ok, lambda: self.summaries.write_val(x, eval_loop()),
+                               lambda: skipped)
+        return train_values, val_values, bad_step, watched
 
       self._iteration_fn = iteration
     return self._iteration_fn
 
+  def _checkpoint_items(self) -> Dict[str, Any]:
+    """Everything a resumed run needs to continue exactly."""
+    return {'model': self.model, 'optimizer': self.optimizer, 'global_step': self.global_step,
+            'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
+            **self.summaries.checkpoint_items()}
+
+  def _due_period(self, interval: Optional[Interval]) -> Optional[int]:
+    return interval.in_steps(self.steps_per_epoch) if interval else None
+
   def _due(self, interval: Optional[Interval], step: int) -> bool:
     return interval is not None and interval.is_due(step, self.steps_per_epoch)
-
-  def _restore(self) -> tf.train.CheckpointManager:
-    checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                     global_step=self.global_step, data_seed=self.data_seed,
-                                     **self.train_data.checkpoint_items())
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(self.model_dir, CHECKPOINT_DIR),
-        max_to_keep=self.max_checkpoints_to_keep)
-    if manager.latest_checkpoint:
-      checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-      step = int(self.global_step.numpy())
-      epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
-      logging.info('Resumed at step %d%s from %s', step, epoch, manager.latest_checkpoint)
-    return manager
 
   def _save_operative_config(self, step: int) -> None:
     """Saves the gin config in effect, once the first step has used it."""
@@ -350,6 +406,11 @@ class Trainer:
     with tf.io.gfile.GFile(os.path.join(self.model_dir, OPERATIVE_CONFIG), 'w') as f:
       f.write(config)
     self.summaries.write_text('operative_config', gin.markdown(config), step)
+
+
+def _clock() -> tf.Tensor:
+  """Host time in seconds, read in the graph (tf.timestamp refuses to run under op determinism)."""
+  return tf.py_function(time.perf_counter, [], tf.float64)
 
 
 def _floats(values: Scalars) -> Dict[str, float]:

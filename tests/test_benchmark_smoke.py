@@ -1,0 +1,56 @@
+"""The benchmark script runs end to end at a tiny size, so it cannot rot.
+
+Speed is never asserted here (it lives in benchmarks/); only that every
+contender of every workload gets a row with a measured figure.
+"""
+
+import re
+import subprocess
+import sys
+from typing import Dict, List
+
+from benchmarks.contenders import all_contenders
+from benchmarks.workloads import WORKLOADS
+from tests.conftest import ROOT
+
+MEDIAN, PEAK_RSS = 3, -1  # Columns of a row: contender, what, steps/call, median, ...
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+  """`python -m benchmarks.benchmark --smoke ARGS` from the project directory."""
+  result = subprocess.run([sys.executable, '-m', 'benchmarks.benchmark', '--smoke', *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def rows(markdown: str, title: str) -> Dict[str, List[str]]:
+  """The cells of each contender's row in the table under heading `title`, by key."""
+  section = markdown.split(f'### {title}\n', 1)[1].split('\n### ', 1)[0]
+  table = {}
+  for line in section.splitlines():
+    key = re.match(r'\| `(\w+)`', line)
+    if key:
+      table[key.group(1)] = [cell.strip() for cell in line.strip('|').split('|')]
+  return table
+
+
+def test_every_contender_of_every_workload_has_a_measured_row(tmp_path):
+  output = tmp_path / 'benchmark.md'
+  result = run_benchmark('--nomemory', f'--output={output}')
+  assert output.read_text().strip() == result.stdout.strip()
+  for workload in WORKLOADS.values():
+    table = rows(result.stdout, workload.title)
+    assert set(table) == {c.key for c in all_contenders() if c.applies_to(workload)}
+    for key, cells in table.items():
+      assert re.fullmatch(r'[\d,]+', cells[MEDIAN]), (workload.name, key, cells)
+  assert '### Targets' in result.stdout
+
+
+def test_peak_memory_comes_from_a_child_process_per_contender():
+  result = run_benchmark('--workloads=a', '--contenders=gin_trainer,floor')
+  table = rows(result.stdout, WORKLOADS['a'].title)
+  assert set(table) == {'gin_trainer', 'floor'}
+  for cells in table.values():
+    assert float(cells[PEAK_RSS].replace(',', '')) > 0
+  assert 'only imports and loads the data' in result.stdout

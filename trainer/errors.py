@@ -1,0 +1,55 @@
+"""Errors that mean bad input or a stopped run, not a bug: main.py prints them in one line."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+class TrainerError(Exception):
+  """A problem the user can fix; the message says what and how."""
+
+
+def user_message(error: BaseException) -> str:
+  """The error's message without the lines gin appends about where it was raised."""
+  return str(error).split('\n  In call to configurable')[0]
+
+
+class NonFiniteError(TrainerError):
+  """A watched scalar became NaN or infinite."""
+
+  def __init__(self, step: int, tag: str, value: float, checkpoint: str):
+    super().__init__(
+        f'{tag} is {value} at step {step}; stopped without saving it. The last good '
+        f'checkpoint is {checkpoint or "none (none was saved yet)"}. Lower the learning rate '
+        'or clip gradients (e.g. adam.global_clipnorm = 1.0), then rerun to resume from it.')
+    self.step = step
+    self.tag = tag
+
+
+class CheckpointMismatchError(TrainerError):
+  """A checkpoint holds another model than the one configured."""
+
+  def __init__(self, path: str, mismatches: Sequence[str]):
+    shown = list(mismatches[:10]) + ([f'... and {len(mismatches) - 10} more']
+                                     if len(mismatches) > 10 else [])
+    super().__init__(
+        f'checkpoint {path} does not match the configured model:\n  ' + '\n  '.join(shown) +
+        '\nUse a new Trainer.model_dir, or the bindings this run was started with '
+        '(its operative_config.gin).')
+
+
+class ModelDirInUseError(TrainerError):
+  """Another process is training in the same model_dir."""
+
+
+class Interrupted(Exception):
+  """The run stopped on SIGTERM or SIGINT after saving a checkpoint.
+
+  Attributes:
+    signal_number: The signal that asked the run to stop.
+  """
+
+  def __init__(self, signal_name: str, signal_number: int, step: int, checkpoint: str):
+    super().__init__(f'stopped by {signal_name} at step {step}; saved {checkpoint}. '
+                     'Rerun the same command to continue.')
+    self.signal_number = signal_number
