@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -15,6 +15,9 @@ from trainer.intervals import Interval
 
 CHECKPOINT_DIR = 'checkpoints'
 _VALUE_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
+# What reading a truncated or corrupt checkpoint raises (IndexError: "Read less
+# bytes than requested", from TensorFlow's checkpoint reader).
+_UNREADABLE = (tf.errors.OpError, IndexError)
 
 
 class Checkpoints:
@@ -29,12 +32,15 @@ class Checkpoints:
       save, if given.
     steps_per_epoch: For an interval in epochs.
     max_to_keep: How many recent checkpoints to keep.
+    labels: Readable names of checkpoint keys, shown beside them when a
+      checkpoint does not match (e.g. 'model_variables/0' -> the variable's path).
   """
 
   def __init__(self, model_dir: str, items: Dict[str, Any], every: Optional[Interval],
                every_n_seconds: Optional[float], steps_per_epoch: Optional[int],
-               max_to_keep: int):
+               max_to_keep: int, labels: Optional[Dict[str, str]] = None):
     self.checkpoint = tf.train.Checkpoint(**items)
+    self.labels = labels or {}
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
     self.every = every
@@ -59,16 +65,13 @@ class Checkpoints:
     self._last_save = time.monotonic()
     return path
 
-  def restore_latest(self, model: tf.Module) -> Optional[str]:
+  def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint, if any.
 
     A checkpoint that cannot be read (truncated, corrupt, missing a file) is
     skipped with a warning in favour of the one before it. A checkpoint of a
     different model is refused: restoring part of it would silently mix two
     models.
-
-    Args:
-      model: The model, to compare its variables with the checkpoint's.
 
     Returns:
       The path restored, or None when there is no checkpoint to restore.
@@ -79,16 +82,16 @@ class Checkpoints:
     """
     for path in reversed(self.manager.checkpoints):
       try:
-        mismatches = model_mismatches(path, model)
-      except tf.errors.OpError as error:
+        differences = mismatches(path, self.checkpoint, self.labels)
+      except _UNREADABLE as error:
         logging.warning('Checkpoint %s cannot be read (%s); trying the one before it.',
                         path, _first_line(error))
         continue
-      if mismatches:
-        raise CheckpointMismatchError(path, mismatches)
+      if differences:
+        raise CheckpointMismatchError(path, differences)
       try:
         self.checkpoint.restore(path).assert_consumed()
-      except tf.errors.OpError as error:
+      except _UNREADABLE as error:
         logging.warning('Checkpoint %s cannot be read (%s); trying the one before it.',
                         path, _first_line(error))
         continue
@@ -98,35 +101,34 @@ class Checkpoints:
     return None
 
 
-def model_mismatches(path: str, model: tf.Module) -> List[str]:
-  """How the model's variables differ from those saved at `path`, one line each."""
-  saved = {_unescape(key[:-len(_VALUE_SUFFIX)]): tuple(shape)
-           for key, shape in tf.train.list_variables(path)
-           if key.startswith('model/') and key.endswith(_VALUE_SUFFIX)}
-  current = dict(_variable_shapes(model, 'model'))
-  lines = [f'{name}: shape {saved[name]} in the checkpoint, {current[name]} in the model'
-           for name in sorted(saved.keys() & current.keys()) if saved[name] != current[name]]
-  lines += [f'{name}: in the checkpoint, not in the model' for name in sorted(saved.keys() - current.keys())]
-  lines += [f'{name}: in the model, not in the checkpoint' for name in sorted(current.keys() - saved.keys())]
-  return lines
+def mismatches(path: str, checkpoint: tf.train.Checkpoint,
+               labels: Dict[str, str]) -> List[str]:
+  """How the variables saved at `path` differ from `checkpoint`'s, one line each.
+
+  The current variables are written to an in-memory file system first, so
+  both sides are named exactly as TensorFlow names them on disk; `labels`
+  adds a readable name to a key.
+  """
+  saved = _shapes(path)
+  probe_dir = f'ram://gin_trainer_compare/{uuid.uuid4().hex}'
+  try:
+    current = _shapes(checkpoint.write(f'{probe_dir}/ckpt'))
+  finally:
+    tf.io.gfile.rmtree(probe_dir)
+  name = lambda key: f'{key} ({labels[key]})' if key in labels else key
+  lines = [f'{name(key)}: shape {saved[key]} in the checkpoint, {current[key]} now'
+           for key in saved.keys() & current.keys() if saved[key] != current[key]]
+  lines += [f'{name(key)}: in the checkpoint only' for key in saved.keys() - current.keys()]
+  lines += [f'{name(key)}: in the configured run only' for key in current.keys() - saved.keys()]
+  return sorted(lines, key=lambda line: (not line.startswith('model'), line))
 
 
-def _variable_shapes(root: Any, prefix: str) -> List[Tuple[str, Tuple[int, ...]]]:
-  """(checkpoint path, shape) of every variable reachable from `root`, first path only."""
-  view = tf.train.TrackableView(root)
-  found, seen, frontier = [], {id(root)}, [(prefix, root)]
-  while frontier:  # Breadth first, as the checkpoint names its paths.
-    path, node = frontier.pop(0)
-    for name, child in view.children(node).items():
-      if id(child) in seen:
-        continue
-      seen.add(id(child))
-      child_path = f'{path}/{name}'
-      if isinstance(child, (tf.Variable, keras.Variable)):
-        found.append((child_path, tuple(child.shape)))
-      else:
-        frontier.append((child_path, child))
-  return found
+def _shapes(path: str) -> Dict[str, Tuple[int, ...]]:
+  """Saved variables by readable name ('model/hidden/_kernel'), with their shapes."""
+  reader = tf.compat.v1.train.NewCheckpointReader(path)
+  return {_unescape(key[:-len(_VALUE_SUFFIX)]): tuple(shape)
+          for key, shape in reader.get_variable_to_shape_map().items()
+          if key.endswith(_VALUE_SUFFIX) and not key.startswith('save_counter')}
 
 
 def _unescape(key: str) -> str:

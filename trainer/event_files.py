@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import glob
 import os
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -38,14 +38,13 @@ def _values(log_dir: str, plugin: str) -> Iterator[Tuple[int, str, np.ndarray]]:
         yield event.step, value.tag, tf.make_ndarray(value.tensor)
 
 
-def last_step_and_tags(log_dir: str) -> Tuple[Optional[int], Set[str]]:
-  """The highest step of any summary under `log_dir` (None if none), and all tags."""
-  last, tags = None, set()
+def last_steps(log_dir: str) -> Dict[str, int]:
+  """The highest step of each tag under `log_dir`, whatever its kind."""
+  last: Dict[str, int] = {}
   for event in _events(log_dir):
     for value in event.summary.value:
-      last = event.step if last is None else max(last, event.step)
-      tags.add(value.tag)
-  return last, tags
+      last[value.tag] = max(event.step, last.get(value.tag, event.step))
+  return last
 
 
 def read_scalars(log_dir: str) -> Dict[str, Points]:

@@ -5,16 +5,19 @@ code that the Trainer runs in the same `tf.function` call as the train loop
 that ends the interval: one host call per interval, no host sync to write.
 
 Resumed runs never write a point twice: when a run starts, the highest step
-already in each event directory is its high-water mark, and points up to it
-(recomputed after resuming from an earlier checkpoint) are not written again.
-With a seed, the recomputed values equal the ones on disk, so the curves are
-exactly those of an uninterrupted run, and TensorBoard can be left running.
+of each tag already on disk is that tag's high-water mark, and points up to
+it (recomputed after resuming from an earlier checkpoint) are not written
+again. With a seed, the recomputed values equal the ones on disk, so the
+curves are exactly those of an uninterrupted run, and TensorBoard can be
+left running. Marks are kept per tag because a run killed while flushing can
+leave some tags of its last point on disk and not others.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, ContextManager, Dict, Optional, Sequence, Set
+import time
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -26,6 +29,10 @@ from trainer import progress
 from trainer.intervals import Interval
 
 X_AXES = ('auto', 'epoch', 'step')
+_THROUGHPUT = ('steps_per_second', 'examples_per_second')
+# The writers flush only when told (see maybe_flush), so a flush always holds whole points.
+_NEVER_BY_COUNT = 2**31 - 1
+_NEVER_BY_TIME_MS = 2**31 - 1
 _SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
@@ -70,6 +77,8 @@ class SummaryManager:
     gradient_stats: Also log gradient statistics (see above).
     log_progress: Log one progress line per interval (step, epoch, scalars,
       steps/sec, ETA).
+    flush_every_n_seconds: Push written points to disk at most this often
+      (and at every checkpoint), always between whole points, never inside.
   """
 
   def __init__(self,
@@ -81,7 +90,8 @@ class SummaryManager:
                every_n_epochs: Optional[int] = None,
                x_axis: str = 'auto',
                gradient_stats: bool = False,
-               log_progress: bool = True):
+               log_progress: bool = True,
+               flush_every_n_seconds: float = 5.0):
     if every_n_steps is None and every_n_epochs is None:
       every_n_steps = 100
     self.interval = Interval.from_either(('SummaryManager.every_n_steps', every_n_steps),
@@ -100,8 +110,9 @@ class SummaryManager:
     self._sums: Dict[str, tf.Variable] = {}
     self._steps = tf.Variable(0.0, trainable=False, name='interval_steps')
     self._seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name='interval_seconds')
-    self._high_water: Dict[str, int] = {}
-    self._tags_on_disk: Dict[str, Set[str]] = {}
+    self.flush_every_n_seconds = flush_every_n_seconds
+    self._last_flush = time.monotonic()
+    self._on_disk: Dict[str, Dict[str, int]] = {}  # split -> tag -> last step written.
 
   def use_epoch_axis(self, possible: bool) -> None:
     """Settles the x-axis, once the Trainer knows its schedule.
@@ -136,10 +147,11 @@ class SummaryManager:
     return {'summary_interval': {'sums': self._sums, 'steps': self._steps, 'seconds': self._seconds}}
 
   def open(self, splits: Sequence[str]) -> None:
-    """Creates the writers of `splits` and reads their high-water marks.
+    """Creates the writers of `splits` and reads the high-water mark of each tag.
 
     Writers are created here, when a run starts training, not before, so a
-    finished run rerun leaves no empty event files behind.
+    finished run rerun leaves no empty event files behind. They never flush
+    on their own (see `maybe_flush`).
 
     Args:
       splits: 'train', and 'val' if the run evaluates.
@@ -148,17 +160,36 @@ class SummaryManager:
       if split in self._writers:
         continue
       log_dir = os.path.join(self.model_dir, split)
-      last, tags = event_files.last_step_and_tags(log_dir)
-      self._tags_on_disk[split] = tags
-      if last is not None:
-        self._high_water[split] = last
+      self._on_disk[split] = event_files.last_steps(log_dir)
+      if self._on_disk[split]:
         logging.info('%s already holds points up to %s %d; they are not written again.',
-                     log_dir, 'epoch' if self._epoch_axis else 'step', last)
-      self._writers[split] = tf.summary.create_file_writer(log_dir)
+                     log_dir, 'epoch' if self._epoch_axis else 'step',
+                     max(self._on_disk[split].values()))
+      self._writers[split] = tf.summary.create_file_writer(
+          log_dir, max_queue=_NEVER_BY_COUNT, flush_millis=_NEVER_BY_TIME_MS)
 
-  def is_new(self, split: str, step: int) -> bool:
-    """Whether a point at global step `step` lies past `split`'s high-water mark."""
-    return self.x(step) > self._high_water.get(split, -1)
+  @property
+  def train_tags(self) -> List[str]:
+    """The tags `write_train` writes, in its order."""
+    return [*self._sums, *_THROUGHPUT]
+
+  def new_tags(self, split: str, tags: Sequence[str], step: int) -> Tuple[bool, ...]:
+    """For each tag, whether a point at global step `step` is past its high-water mark."""
+    on_disk = self._on_disk[split]
+    return tuple(self.x(step) > on_disk.get(tag, -1) for tag in tags)
+
+  def others_new(self, split: str, known_tags: Sequence[str], step: int) -> bool:
+    """Whether a point at `step` is past the marks of `split`'s other tags (e.g. images).
+
+    True when there are none: an extra hook then runs, and writes what it writes.
+    """
+    others = [last for tag, last in self._on_disk[split].items() if tag not in known_tags]
+    return not others or self.x(step) > max(others)
+
+  def maybe_flush(self) -> None:
+    """Flushes if `flush_every_n_seconds` have passed since the last flush."""
+    if time.monotonic() - self._last_flush >= self.flush_every_n_seconds:
+      self.flush()
 
   # Graph code, run inside the Trainer's tf.function.
 
@@ -170,15 +201,15 @@ class SummaryManager:
     self._steps.assign_add(tf.cast(num_steps, tf.float32))
     self._seconds.assign_add(seconds)
 
-  def write_train(self, x: tf.Tensor, ok: tf.Tensor, emit: tf.Tensor) -> Dict[str, tf.Tensor]:
+  def write_train(self, x: tf.Tensor, ok: tf.Tensor, emit: Sequence[bool]) -> Dict[str, tf.Tensor]:
     """Ends the interval: its means and throughput, written at x-axis value `x`.
 
     Args:
       x: The x-axis value of the interval's last step.
       ok: False when the loop stopped on a non-finite scalar: nothing is
         written and the interval is kept as it is.
-      emit: False to end the interval without writing (a point already on
-        disk, see `is_new`).
+      emit: Per tag of `train_tags`, whether to write it (False for a point
+        already on disk, see `new_tags`).
 
     Returns:
       The interval's values, by tag.
@@ -188,28 +219,28 @@ class SummaryManager:
     values['steps_per_second'] = steps / tf.cast(self._seconds, tf.float32)
     values['examples_per_second'] = values['steps_per_second'] * self.batch_size
 
-    def write():
-      self._write('train', x, values)
-
     def write_and_reset():
-      tf.cond(emit, write, lambda: None)
+      self._write('train', x, values, emit)
       for variable in [*self._sums.values(), self._steps, self._seconds]:
         variable.assign(tf.zeros_like(variable))
 
     tf.cond(ok, write_and_reset, lambda: None)
     return values
 
-  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """Writes one evaluation's means at x-axis value `x`; returns them."""
-    self._write('val', x, means)
+  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor],
+                emit: Sequence[bool]) -> Dict[str, tf.Tensor]:
+    """Writes one evaluation's means at x-axis value `x` (those `emit` marks); returns them."""
+    self._write('val', x, means, emit)
     return means
 
-  def _write(self, split: str, x: tf.Tensor, values: Dict[str, tf.Tensor]) -> None:
+  def _write(self, split: str, x: tf.Tensor, values: Dict[str, tf.Tensor],
+             emit: Sequence[bool]) -> None:
     # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
     # the name scope, and inside tf.cond that is 'cond/'.
     with self._writers[split].as_default(step=x):
-      for name, value in values.items():
-        tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
+      for (name, value), new in zip(values.items(), emit):
+        if new:
+          tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
 
   # Host code.
 
@@ -225,11 +256,11 @@ class SummaryManager:
 
   def write_text(self, tag: str, markdown: str, step: int) -> None:
     """Writes a text summary (e.g. the operative gin config) to train/, once per model_dir."""
-    if tag in self._tags_on_disk['train']:
+    if tag in self._on_disk['train']:
       return
     with self.as_default('train', step):
       tf.summary.text(tag, markdown)
-    self._tags_on_disk['train'].add(tag)
+    self._on_disk['train'][tag] = self.x(step)
 
   def as_default(self, split: str, step: int) -> ContextManager[None]:
     """Makes `split`'s writer the default at `step`, for any `tf.summary` call."""
@@ -239,3 +270,4 @@ class SummaryManager:
     """Pushes everything written so far to the event files."""
     for writer in self._writers.values():
       writer.flush()
+    self._last_flush = time.monotonic()

@@ -269,8 +269,9 @@ class Trainer:
     iteration = self._iteration()  # Creates every variable, so restoring can fill them.
     checkpoints = Checkpoints(
         self.model_dir, self._checkpoint_items(), self.checkpoint_interval,
-        self.checkpoint_every_n_seconds, self.steps_per_epoch, self.max_checkpoints_to_keep)
-    restored = checkpoints.restore_latest(self.model)
+        self.checkpoint_every_n_seconds, self.steps_per_epoch, self.max_checkpoints_to_keep,
+        labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)})
+    restored = checkpoints.restore_latest()
     step = int(self.global_step.numpy())
     if restored:
       epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
@@ -294,12 +295,16 @@ class Trainer:
       end = step + num_steps
       last = end == self.total_steps
       interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
-      evaluate = (self.val_data is not None and self.summaries.is_new('val', end) and
-                  (last or self._due(self.eval_interval, end)))
+      train_emit = self.summaries.new_tags('train', self.summaries.train_tags, end)
+      val_emit, run_hook, evaluate = (), False, False
+      if self.val_data is not None and (last or self._due(self.eval_interval, end)):
+        val_emit = self.summaries.new_tags('val', self._eval_scalars, end)
+        run_hook = self.summaries.others_new('val', self._eval_scalars, end)
+        evaluate = any(val_emit) or run_hook  # Not when all of it is on disk already.
       train_values, val_values, bad_step, watched = iteration(
           tf.constant(step, tf.int64), tf.constant(num_steps, tf.int64),
           tf.constant(self.summaries.x(end), tf.int64),
-          tf.constant(self.summaries.is_new('train', end)), interval_ends, evaluate)
+          interval_ends, train_emit if interval_ends else (), evaluate, val_emit)
       if int(bad_step) >= 0:
         [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, watched.numpy())
                           if not math.isfinite(v)][:1]
@@ -312,13 +317,14 @@ class Trainer:
         final = _floats(train_values)
         self.summaries.log_train(step, final)
       if evaluate:
-        final = self._after_evaluation(step, val_values)
+        final = self._after_evaluation(step, val_values, run_hook)
       if last or stop.requested or checkpoints.is_due(step):
         saved = checkpoints.save(step)
         self.summaries.flush()
         if stop.requested:
           name = signal.Signals(stop.signal_number).name
           raise Interrupted(name, stop.signal_number, step, saved)
+      self.summaries.maybe_flush()
     self.summaries.flush()
     return final
 
@@ -328,30 +334,36 @@ class Trainer:
     Returns:
       The mean of each scalar of `eval_step` over the split.
     """
+    iteration = self._iteration()
     step = int(self.global_step.numpy())
     self.summaries.open(['val'])
-    _, val_values, _, _ = self._iteration()(
+    _, val_values, _, _ = iteration(
         tf.constant(step, tf.int64), tf.constant(0, tf.int64),
-        tf.constant(self.summaries.x(step), tf.int64), tf.constant(False), False, True)
-    return self._after_evaluation(step, val_values)
+        tf.constant(self.summaries.x(step), tf.int64), False, (), True,
+        (True,) * len(self._eval_scalars))
+    values = self._after_evaluation(step, val_values, run_hook=True)
+    self.summaries.flush()
+    return values
 
-  def _after_evaluation(self, step: int, val_values: Scalars) -> Dict[str, float]:
+  def _after_evaluation(self, step: int, val_values: Scalars, run_hook: bool) -> Dict[str, float]:
     values = _floats(val_values)
     self.summaries.log_val(step, values)
-    with self.summaries.as_default('val', step):
-      self.eval_summaries()
+    if run_hook:
+      with self.summaries.as_default('val', step):
+        self.eval_summaries()
     return values
 
   def _iteration(self) -> Callable[..., Any]:
     """The one `tf.function` a loop calls: train steps, then what is due.
 
-    `iteration(start_step, num_steps, x, emit, interval_ends, evaluate)` runs
-    up to `num_steps` train steps and adds their sums to the summary
-    interval; where the Python booleans ask, it ends the interval (writing
-    its means to train/ if the tensor `emit` is true) and evaluates (writing
-    to val/), all in one call: one trace per combination of the booleans.
-    If a watched scalar turned non-finite, nothing is written or evaluated.
-    Returns (train values, val values, bad step or -1, watched values).
+    `iteration(start_step, num_steps, x, interval_ends, train_emit, evaluate,
+    val_emit)` runs up to `num_steps` train steps and adds their sums to the
+    summary interval; where the Python arguments ask, it ends the interval
+    (writing the tags `train_emit` marks to train/) and evaluates (writing
+    the tags `val_emit` marks to val/), all in one call: one trace per
+    combination of those arguments (steady state: one or two). If a watched
+    scalar turned non-finite, nothing is written or evaluated. Returns
+    (train values, val values, bad step or -1, watched values).
     """
     if self._iteration_fn is None:
       step_fn = self._train_step_with_learning_rate
@@ -371,17 +383,18 @@ class Trainer:
                                          self.jit_compile)
 
       @tf.function
-      def iteration(start_step, num_steps, x, emit, interval_ends: bool, evaluate: bool):
+      def iteration(start_step, num_steps, x, interval_ends: bool, train_emit: Tuple[bool, ...],
+                    evaluate: bool, val_emit: Tuple[bool, ...]):
         began = _clock()  # Timing inside the call: tracing and host work excluded.
         sums, bad_step, watched = train_loop(start_step, num_steps)
         self.summaries.accumulate(sums, num_steps, _clock() - began)
         self.global_step.assign(start_step + num_steps)
         ok = bad_step < 0
-        train_values = self.summaries.write_train(x, ok, emit) if interval_ends else {}
+        train_values = self.summaries.write_train(x, ok, train_emit) if interval_ends else {}
         val_values = {}
         if evaluate:
           skipped = {name: tf.constant(0.0) for name in self._eval_scalars}
-          val_values = tf.cond(ok, lambda: self.summaries.write_val(x, eval_loop()),
+          val_values = tf.cond(ok, lambda: self.summaries.write_val(x, eval_loop(), val_emit),
                                lambda: skipped)
         return train_values, val_values, bad_step, watched
 
@@ -389,8 +402,16 @@ class Trainer:
     return self._iteration_fn
 
   def _checkpoint_items(self) -> Dict[str, Any]:
-    """Everything a resumed run needs to continue exactly."""
-    return {'model': self.model, 'optimizer': self.optimizer, 'global_step': self.global_step,
+    """Everything a resumed run needs to continue exactly.
+
+    `model_variables` lists every variable of the model, because Keras keeps
+    some (the state of random seed generators, e.g. of Dropout) out of the
+    model's TensorFlow checkpoint dependencies; without them a resumed run
+    would draw other random numbers. They are listed by position, as layer
+    names change with how many models a process has built.
+    """
+    return {'model': self.model, 'model_variables': list(self.model.variables),
+            'optimizer': self.optimizer, 'global_step': self.global_step,
             'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
             **self.summaries.checkpoint_items()}
 

@@ -1,0 +1,216 @@
+"""Kill it anywhere, rerun the same command, lose nothing: checkpoints, resume and faults."""
+
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from tests.conftest import MAIN, ROOT, run_main, train_regression
+from trainer.event_files import read_scalars
+from trainer.model_dir_lock import ModelDirLock
+
+TIMINGS = {'steps_per_second', 'examples_per_second'}
+# A VAE slow enough (~200 steps/s here) to be killed mid-run, with summaries,
+# evaluations and checkpoints at intervals that do not divide each other.
+VAE_RUN = ['--gin_file=vae.gin', '--gin_param=procedural_shapes.num_train=1024',
+           '--gin_param=procedural_shapes.num_val=128', '--gin_param=Trainer.batch_size=64',
+           '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=600',
+           '--gin_param=SummaryManager.every_n_epochs=None',
+           '--gin_param=SummaryManager.every_n_steps=20',
+           '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=70',
+           '--gin_param=Trainer.checkpoint_every_n_steps=45', '--gin_param=Trainer.steps_per_loop=10']
+
+
+def vae_args(model_dir):
+  return [*VAE_RUN, f"--gin_param=Trainer.model_dir='{model_dir}'"]
+
+
+def final_state(model_dir):
+  """Every saved value of the latest checkpoint, timings and save counts aside."""
+  path = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
+  reader = tf.train.load_checkpoint(path)
+  return os.path.basename(path), {
+      key: reader.get_tensor(key) for key, dtype in reader.get_variable_to_dtype_map().items()
+      # Not the object graph (it holds variable names, which vary) nor the iterator.
+      if 'seconds' not in key and 'save_counter' not in key and dtype not in (tf.string, tf.variant)}
+
+
+def logged_points(model_dir):
+  return {split: {tag: points for tag, points in read_scalars(model_dir / split).items()
+                  if tag not in TIMINGS} for split in ('train', 'val')}
+
+
+def assert_same_run(resumed_dir, baseline_dir):
+  """Bitwise-equal final checkpoint and identical logged points, timings aside."""
+  name, state = final_state(resumed_dir)
+  baseline_name, baseline_state = final_state(baseline_dir)
+  assert name == baseline_name
+  assert state.keys() == baseline_state.keys()
+  for key, value in state.items():
+    np.testing.assert_array_equal(value, baseline_state[key], err_msg=key)
+  assert logged_points(resumed_dir) == logged_points(baseline_dir)
+
+
+def tensorboard_steps(run_dir):
+  """Per scalar tag, the steps TensorBoard's own event loader reads."""
+  accumulator = event_accumulator.EventAccumulator(
+      str(run_dir), size_guidance={event_accumulator.TENSORS: 0})
+  accumulator.Reload()
+  return {tag: [event.step for event in accumulator.Tensors(tag)]
+          for tag in accumulator.Tags()['tensors']}
+
+
+def start_and_signal(model_dir, signal_number, after_step):
+  """Starts main.py and signals it once it logs a step >= after_step.
+
+  Returns:
+    The exit code and everything the run wrote to stderr.
+  """
+  process = subprocess.Popen([sys.executable, MAIN, *vae_args(model_dir)], cwd=ROOT,
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+  lines = []
+  for line in process.stderr:
+    lines.append(line)
+    match = re.search(r'\] step (\d+)/', line)
+    if match and int(match.group(1)) >= after_step:
+      process.send_signal(signal_number)
+      break
+  lines.append(process.stderr.read())
+  return process.wait(timeout=300), ''.join(lines)
+
+
+@pytest.fixture(scope='module')
+def baseline(tmp_path_factory):
+  model_dir = tmp_path_factory.mktemp('uninterrupted')
+  result = run_main(vae_args(model_dir))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return model_dir
+
+
+@pytest.mark.parametrize('seed', [1, 2])
+def test_sigkill_twice_then_resume_equals_an_uninterrupted_run(baseline, tmp_path, seed):
+  kill_at = sorted(random.Random(seed).sample(range(60, 540), 2))
+  for step in kill_at:
+    returncode, _ = start_and_signal(tmp_path, signal.SIGKILL, after_step=step)
+    assert returncode == -signal.SIGKILL, 'the run ended before it could be killed'
+  result = run_main(vae_args(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(r'Resumed at step \d+, epoch [\d.]+ from .*ckpt-\d+', result.stderr)
+  assert_same_run(tmp_path, baseline)
+  # What TensorBoard reads: strictly increasing steps, no duplicates, as uninterrupted.
+  for split in ('train', 'val'):
+    steps = tensorboard_steps(tmp_path / split)
+    assert steps == tensorboard_steps(baseline / split)
+    for tag, tag_steps in steps.items():
+      assert all(a < b for a, b in zip(tag_steps, tag_steps[1:])), (split, tag, tag_steps)
+
+
+def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(baseline, tmp_path):
+  returncode, stderr = start_and_signal(tmp_path, signal.SIGTERM, after_step=200)
+  assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
+  stopped = re.search(r'stopped by SIGTERM at step (\d+); saved (\S+)\. Rerun', stderr)
+  assert stopped, stderr[-3000:]
+  step = int(stopped.group(1))
+  assert 200 <= step < 600
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith(f'ckpt-{step}')
+  result = run_main(vae_args(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert_same_run(tmp_path, baseline)
+
+
+def rewind(model_dir, step):
+  """Leaves only the checkpoints up to `step`, as if the run had died right after it."""
+  directory = os.path.join(model_dir, 'checkpoints')
+  state = tf.train.get_checkpoint_state(directory)
+  kept = [p for p in state.all_model_checkpoint_paths if int(p.rsplit('-', 1)[1]) <= step]
+  for path in state.all_model_checkpoint_paths:
+    if path not in kept:
+      for file in tf.io.gfile.glob(path + '.*'):
+        os.remove(file)
+  tf.compat.v1.train.update_checkpoint_state(directory, kept[-1], all_model_checkpoint_paths=kept)
+
+
+@pytest.mark.parametrize('data_on_device', [True, False])
+def test_mid_epoch_resume_continues_with_the_exact_next_batch(tmp_path, data_on_device):
+  # 31 steps per epoch; checkpoints at 20, 40 and 60 fall mid-epoch and mid-interval.
+  bindings = ['Trainer.train_epochs = None', 'Trainer.train_steps = 62',
+              'Trainer.checkpoint_every_n_steps = 20', 'Trainer.max_checkpoints_to_keep = 5',
+              f'Trainer.data_on_device = {data_on_device}']
+  train_regression(tmp_path / 'uninterrupted', *bindings)
+  shutil.copytree(tmp_path / 'uninterrupted', tmp_path / 'resumed')
+  rewind(tmp_path / 'resumed', 40)  # Event files keep the points past step 40.
+  train_regression(tmp_path / 'resumed', *bindings)
+  assert_same_run(tmp_path / 'resumed', tmp_path / 'uninterrupted')
+
+
+def test_nan_stops_naming_step_and_tag_and_keeps_the_last_good_checkpoint(tmp_path):
+  # From step 31 on, a learning rate of 1e6 makes the loss overflow within a few steps.
+  result = run_main(['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
+                     '--gin_param=Trainer.checkpoint_every_n_steps=10',
+                     '--gin_param=adam.learning_rate=@piecewise_constant_decay()',
+                     '--gin_param=piecewise_constant_decay.boundaries=[30]',
+                     '--gin_param=piecewise_constant_decay.values=[1e-3, 1e6]'])
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  error = re.search(r'error: loss is (nan|inf|-inf) at step (\d+); stopped without saving it\. '
+                    r'The last good checkpoint is (\S+)\.', result.stderr)
+  assert error, result.stderr[-2000:]
+  bad_step, last_good = int(error.group(2)), error.group(3)
+  assert bad_step > 30
+  assert last_good == tf.train.latest_checkpoint(str(tmp_path / 'checkpoints'))
+  assert int(last_good.rsplit('-', 1)[1]) < bad_step
+  reader = tf.train.load_checkpoint(last_good)
+  for key, _ in tf.train.list_variables(last_good):
+    value = reader.get_tensor(key)
+    if np.issubdtype(np.asarray(value).dtype, np.floating):
+      assert np.all(np.isfinite(value)), key
+
+
+def test_a_checkpoint_of_another_model_is_refused_naming_the_variables(tmp_path):
+  args = ['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
+          '--gin_param=Trainer.train_epochs=2']
+  assert run_main(args).returncode == 0
+  before = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file() and p.name != '.lock'}
+  result = run_main([*args, '--gin_param=Trainer.train_epochs=4',
+                     '--gin_param=RegressionModel.hidden_units=20'])
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert 'does not match the configured model' in result.stderr
+  assert re.search(r'model_variables/0 \(regression_model/dense/kernel\): shape \(5, 10\) in the '
+                   r'checkpoint, \(5, 20\) now', result.stderr), result.stderr[-2000:]
+  after = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file() and p.name != '.lock'}
+  assert after == before
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+  args = ['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
+          '--gin_param=Trainer.checkpoint_every_n_epochs=1']
+  assert run_main([*args, '--gin_param=Trainer.train_epochs=3']).returncode == 0
+  [data] = (tmp_path / 'checkpoints').glob('ckpt-93.data-*')
+  data.write_bytes(data.read_bytes()[:len(data.read_bytes()) // 2])
+  result = run_main([*args, '--gin_param=Trainer.train_epochs=4'])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(r'Checkpoint \S*ckpt-93 cannot be read .*; trying the one before it', result.stderr)
+  assert re.search(r'Resumed at step 62, epoch 2 from \S*ckpt-62', result.stderr)
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-124')
+
+
+def test_a_second_process_on_the_same_model_dir_is_refused(tmp_path):
+  lock = ModelDirLock(str(tmp_path))
+  lock.acquire()  # This test process plays the run already in progress.
+  try:
+    result = run_main(['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'"])
+  finally:
+    lock.release()
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert f'is in use by process {os.getpid()} on ' in result.stderr
+  assert not (tmp_path / 'checkpoints').exists() and not (tmp_path / 'train').exists()
