@@ -6,8 +6,7 @@ import math
 import os
 import random
 import signal
-import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import gin
 import keras
@@ -15,7 +14,6 @@ import tensorflow as tf
 from absl import logging
 
 from trainer import data as data_lib
-from trainer import loops
 from trainer.checkpoints import Checkpoints
 from trainer.errors import Interrupted, NonFiniteError
 from trainer.model_dir_lock import ModelDirLock
@@ -23,6 +21,7 @@ from trainer.stop_signals import StopRequests
 from trainer.device_data import DeviceData, is_arrays
 from trainer.gradient_stats import gradient_statistics
 from trainer.intervals import Interval, steps_to_next_boundary
+from trainer.iteration import Iteration
 from trainer.summary_manager import SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
@@ -177,8 +176,7 @@ class Trainer:
         self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
         (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-    self._iteration_fn: Optional[Callable[..., Any]] = None
-    self._eval_scalars: List[str] = []
+    self._iteration_fn: Optional[Iteration] = None
 
   def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool) -> Any:
     """Arrays on the device (DeviceData), else through tf.data (PipelineData)."""
@@ -298,26 +296,25 @@ class Trainer:
       train_emit = self.summaries.new_tags('train', self.summaries.train_tags, end)
       val_emit, run_hook, evaluate = (), False, False
       if self.val_data is not None and (last or self._due(self.eval_interval, end)):
-        val_emit = self.summaries.new_tags('val', self._eval_scalars, end)
-        run_hook = self.summaries.others_new('val', self._eval_scalars, end)
+        val_emit = self.summaries.new_tags('val', iteration.eval_scalars, end)
+        run_hook = self.summaries.others_new('val', iteration.eval_scalars, end)
         evaluate = any(val_emit) or run_hook  # Not when all of it is on disk already.
-      train_values, val_values, bad_step, watched = iteration(
-          tf.constant(step, tf.int64), tf.constant(num_steps, tf.int64),
-          tf.constant(self.summaries.x(end), tf.int64),
-          interval_ends, train_emit if interval_ends else (), evaluate, val_emit)
-      if int(bad_step) >= 0:
-        [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, watched.numpy())
+      outcome = iteration(step, num_steps, self.summaries.x(end), interval_ends, train_emit,
+                          evaluate, val_emit)
+      if int(outcome.bad_step) >= 0:
+        [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, outcome.watched.numpy())
                           if not math.isfinite(v)][:1]
-        raise NonFiniteError(int(bad_step), tag, float(value), checkpoints.manager.latest_checkpoint)
+        raise NonFiniteError(int(outcome.bad_step), tag, float(value),
+                             checkpoints.manager.latest_checkpoint)
       step = end
       if first_loop:
         self._save_operative_config(step)
         first_loop = False
       if interval_ends:
-        final = _floats(train_values)
+        final = _floats(outcome.train_values)
         self.summaries.log_train(step, final)
       if evaluate:
-        final = self._after_evaluation(step, val_values, run_hook)
+        final = self._after_evaluation(step, outcome.val_values, run_hook)
       if last or stop.requested or checkpoints.is_due(step):
         saved = checkpoints.save(step)
         self.summaries.flush()
@@ -337,11 +334,9 @@ class Trainer:
     iteration = self._iteration()
     step = int(self.global_step.numpy())
     self.summaries.open(['val'])
-    _, val_values, _, _ = iteration(
-        tf.constant(step, tf.int64), tf.constant(0, tf.int64),
-        tf.constant(self.summaries.x(step), tf.int64), False, (), True,
-        (True,) * len(self._eval_scalars))
-    values = self._after_evaluation(step, val_values, run_hook=True)
+    outcome = iteration(step, 0, self.summaries.x(step), False, (), True,
+                        (True,) * len(iteration.eval_scalars))
+    values = self._after_evaluation(step, outcome.val_values, run_hook=True)
     self.summaries.flush()
     return values
 
@@ -353,52 +348,12 @@ class Trainer:
         self.eval_summaries()
     return values
 
-  def _iteration(self) -> Callable[..., Any]:
-    """The one `tf.function` a loop calls: train steps, then what is due.
-
-    `iteration(start_step, num_steps, x, interval_ends, train_emit, evaluate,
-    val_emit)` runs up to `num_steps` train steps and adds their sums to the
-    summary interval; where the Python arguments ask, it ends the interval
-    (writing the tags `train_emit` marks to train/) and evaluates (writing
-    the tags `val_emit` marks to val/), all in one call: one trace per
-    combination of those arguments (steady state: one or two). If a watched
-    scalar turned non-finite, nothing is written or evaluated. Returns
-    (train values, val values, bad step or -1, watched values).
-    """
+  def _iteration(self) -> Iteration:
+    """The loop's one `tf.function` (built once; building creates every variable)."""
     if self._iteration_fn is None:
-      step_fn = self._train_step_with_learning_rate
-      train_scalars = list(loops.scalar_specs(step_fn, self.train_data.element_spec, 'train_step'))
-      unknown = sorted(set(self.check_finite) - set(train_scalars))
-      if unknown:
-        raise ValueError(f'Trainer.check_finite names {unknown}, which the train step does not '
-                         f'return; it returns {train_scalars}')
-      self.summaries.track(train_scalars)
-      train_loop = loops.make_train_loop(step_fn, self.train_data, train_scalars,
-                                         self.check_finite, self.jit_compile)
-      eval_loop = None
-      if self.val_data is not None:
-        self._eval_scalars = list(loops.scalar_specs(self.eval_step, self.val_data.element_spec,
-                                                     'eval_step'))
-        eval_loop = loops.make_eval_loop(self.eval_step, self.val_data, self._eval_scalars,
-                                         self.jit_compile)
-
-      @tf.function
-      def iteration(start_step, num_steps, x, interval_ends: bool, train_emit: Tuple[bool, ...],
-                    evaluate: bool, val_emit: Tuple[bool, ...]):
-        began = _clock()  # Timing inside the call: tracing and host work excluded.
-        sums, bad_step, watched = train_loop(start_step, num_steps)
-        self.summaries.accumulate(sums, num_steps, _clock() - began)
-        self.global_step.assign(start_step + num_steps)
-        ok = bad_step < 0
-        train_values = self.summaries.write_train(x, ok, train_emit) if interval_ends else {}
-        val_values = {}
-        if evaluate:
-          skipped = {name: tf.constant(0.0) for name in self._eval_scalars}
-          val_values = tf.cond(ok, lambda: self.summaries.write_val(x, eval_loop(), val_emit),
-                               lambda: skipped)
-        return train_values, val_values, bad_step, watched
-
-      self._iteration_fn = iteration
+      self._iteration_fn = Iteration(
+          self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
+          self.summaries, self.global_step, self.check_finite, self.jit_compile)
     return self._iteration_fn
 
   def _checkpoint_items(self) -> Dict[str, Any]:
@@ -427,11 +382,6 @@ class Trainer:
     with tf.io.gfile.GFile(os.path.join(self.model_dir, OPERATIVE_CONFIG), 'w') as f:
       f.write(config)
     self.summaries.write_text('operative_config', gin.markdown(config), step)
-
-
-def _clock() -> tf.Tensor:
-  """Host time in seconds, read in the graph (tf.timestamp refuses to run under op determinism)."""
-  return tf.py_function(time.perf_counter, [], tf.float64)
 
 
 def _floats(values: Scalars) -> Dict[str, float]:
