@@ -97,9 +97,14 @@ class Iteration:
         evaluate, val_emit if evaluate else ()))
 
   def _run(self, start_step, num_steps, x, interval_ends, train_emit, evaluate, val_emit):
-    began = _clock()  # Timed inside the call: tracing and host work excluded.
-    sums, bad_step, watched = self._train_loop(start_step, num_steps)
-    self._summaries.accumulate(sums, num_steps, _clock() - began)
+    # Timed inside the call (tracing and host work excluded). A clock read has
+    # no data dependence on the loop, so the control dependencies order it.
+    began = _clock()
+    with tf.control_dependencies([began]):
+      sums, bad_step, watched = self._train_loop(start_step, num_steps)
+    with tf.control_dependencies([bad_step, *sums.values()]):
+      seconds = _clock() - began
+    self._summaries.accumulate(sums, num_steps, seconds)
     self._global_step.assign(start_step + num_steps)
     ok = bad_step < 0
     train_values = self._summaries.write_train(x, ok, train_emit) if interval_ends else {}
