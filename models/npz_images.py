@@ -8,6 +8,8 @@ from typing import Dict, Optional
 import gin
 import numpy as np
 
+from trainer.errors import DataError
+
 KERAS_MNIST = os.path.join(os.path.expanduser('~'), '.keras', 'datasets', 'mnist.npz')
 # mnist.npz names its splits x_train / x_test; validate on the test images.
 MNIST_KEYS = {'train': 'x_train', 'val': 'x_test'}
@@ -32,12 +34,11 @@ def npz_images(split: str,
     float32 images, [n, height, width] or [n, height, width, channels].
 
   Raises:
-    FileNotFoundError: `path` does not exist (the message says how to get
-      MNIST or bind another file).
-    KeyError: The file has no array for `split`.
+    DataError: `path` does not exist (the message says how to get MNIST or
+      bind another file), or the file has no array for `split`.
   """
   if not os.path.isfile(path):
-    raise FileNotFoundError(
+    raise DataError(
         f'npz_images: no file at {path!r}. Bind npz_images.path to a local .npz of images '
         "(for MNIST: the mnist.npz that keras.datasets.mnist.load_data() caches in "
         '~/.keras/datasets/); nothing is downloaded at run time.')
@@ -45,7 +46,7 @@ def npz_images(split: str,
   with np.load(path) as arrays:
     key = keys.get(split)
     if key not in arrays:
-      raise KeyError(f'npz_images: {path!r} has no array {key!r} for split {split!r}; it has '
+      raise DataError(f'npz_images: {path!r} has no array {key!r} for split {split!r}; it has '
                      f'{sorted(arrays.files)} (bind npz_images.keys)')
     images = arrays[key]
   if scale is None:

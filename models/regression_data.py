@@ -7,6 +7,8 @@ from typing import Tuple
 import gin
 import numpy as np
 
+from trainer.errors import ConfigError
+
 SPLITS = ('train', 'val')
 
 
@@ -40,7 +42,7 @@ def synthetic_regression(split: str,
     `(x, y)`: float32 arrays of shapes [n, num_features] and [n, 1].
   """
   if split not in SPLITS:
-    raise ValueError(f'synthetic_regression has splits {SPLITS}, not {split!r}')
+    raise ConfigError(f'synthetic_regression has splits {SPLITS}, not {split!r}')
   rng = np.random.default_rng(seed)
   total = num_train + num_val
   x = rng.random((total, num_features))

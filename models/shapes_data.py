@@ -5,6 +5,8 @@ from __future__ import annotations
 import gin
 import numpy as np
 
+from trainer.errors import ConfigError
+
 SHAPES = ('circle', 'square', 'triangle', 'cross')
 SPLITS = ('train', 'val')
 
@@ -50,7 +52,7 @@ def procedural_shapes(split: str,
     float32 images of shape [n, image_size, image_size].
   """
   if split not in SPLITS:
-    raise ValueError(f'procedural_shapes has splits {SPLITS}, not {split!r}')
+    raise ConfigError(f'procedural_shapes has splits {SPLITS}, not {split!r}')
   rng = np.random.default_rng(seed)
   total = num_train + num_val
   column = lambda values: values[:, np.newaxis, np.newaxis]

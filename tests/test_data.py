@@ -7,6 +7,7 @@ import tensorflow as tf
 from models.regression_data import synthetic_regression
 from trainer.data import input_pipeline, num_examples
 from trainer.device_data import DeviceData
+from trainer.errors import DataError
 
 
 def test_splits_have_the_tutorial_shapes_and_are_reproducible():
@@ -85,5 +86,5 @@ def test_device_data_evaluation_covers_every_example_once():
 
 
 def test_device_data_refuses_arrays_of_different_lengths():
-  with pytest.raises(ValueError, match=r'share their first dimension, got sizes \[3, 4\]'):
+  with pytest.raises(DataError, match=r'share their first dimension, got sizes \[3, 4\]'):
     DeviceData((np.zeros(3), np.zeros(4)), 2, training=True)

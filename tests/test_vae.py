@@ -10,6 +10,7 @@ import trainer
 from models.vae import kl_to_unit_gaussian, reconstruction_nll
 from tests.conftest import run_main
 from trainer import config
+from trainer.errors import DataError
 from trainer.event_files import read_image_sizes, read_scalars
 
 SMALL = ['procedural_shapes.num_train = 512', 'procedural_shapes.num_val = 128',
@@ -91,13 +92,13 @@ def test_npz_images_load_a_local_file(tmp_path):
   assert train.shape == (4, 28, 28) and train.dtype == np.float32
   np.testing.assert_allclose(train, pixels[:4] / 255.0, rtol=1e-6)
   assert models.npz_images('val', path=str(path)).shape == (2, 28, 28)
-  with pytest.raises(KeyError, match="no array 'images' for split 'train'"):
+  with pytest.raises(DataError, match="no array 'images' for split 'train'"):
     models.npz_images('train', path=str(path), keys={'train': 'images'})
 
 
 def test_missing_npz_file_is_named_in_a_clear_error(tmp_path):
   missing = tmp_path / 'nowhere' / 'mnist.npz'
-  with pytest.raises(FileNotFoundError, match='npz_images.path') as error:
+  with pytest.raises(DataError, match='npz_images.path') as error:
     models.npz_images('train', path=str(missing))
   assert str(missing) in str(error.value)
 

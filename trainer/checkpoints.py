@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
-from trainer.errors import CheckpointMismatchError
+from trainer.errors import CheckpointMismatchError, CheckpointWriteError
 from trainer.intervals import Interval
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -60,8 +60,20 @@ class Checkpoints:
             time.monotonic() - self._last_save >= self.every_n_seconds)
 
   def save(self, step: int) -> str:
-    """Saves `ckpt-<step>` and returns its path."""
-    path = self.manager.save(checkpoint_number=step)
+    """Saves `ckpt-<step>` and returns its path.
+
+    Raises:
+      CheckpointWriteError: The save failed (disk full, no permission); the
+        previous checkpoint is untouched (TensorFlow writes a new one under
+        temporary names, and lists it only once it is complete).
+    """
+    try:
+      path = self.manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as error:
+      raise CheckpointWriteError(
+          f'could not save the checkpoint of step {step} in {self.manager.directory} '
+          f'({_first_line(error)}); the last saved one, {self.manager.latest_checkpoint}, is '
+          'intact. Free disk space or fix permissions, then rerun to resume from it.') from None
     self._last_save = time.monotonic()
     return path
 

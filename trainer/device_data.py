@@ -15,6 +15,8 @@ from typing import Any, Callable, Dict, Union
 import numpy as np
 import tensorflow as tf
 
+from trainer.errors import DataError
+
 Batch = Any
 State = Any
 
@@ -48,7 +50,7 @@ class DeviceData:
     self.tensors = tf.nest.map_structure(tf.convert_to_tensor, examples)
     sizes = {int(t.shape[0]) for t in tf.nest.flatten(self.tensors)}
     if len(sizes) != 1:
-      raise ValueError(f'the arrays of a split must share their first dimension, got sizes '
+      raise DataError(f'the arrays of a split must share their first dimension, got sizes '
                        f'{sorted(sizes)}')
     self.num_examples = sizes.pop()
     self.batch_size = batch_size

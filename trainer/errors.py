@@ -9,6 +9,14 @@ class TrainerError(Exception):
   """A problem the user can fix; the message says what and how."""
 
 
+class ConfigError(TrainerError, ValueError):
+  """A binding's value is wrong: a wrong type, out of range, or in conflict with another."""
+
+
+class DataError(TrainerError):
+  """A data set is missing, unreadable, or does not fit the model."""
+
+
 def user_message(error: BaseException) -> str:
   """The error's message without the lines gin appends about where it was raised."""
   return str(error).split('\n  In call to configurable')[0]
@@ -36,6 +44,10 @@ class CheckpointMismatchError(TrainerError):
         f'checkpoint {path} does not match the configured model:\n  ' + '\n  '.join(shown) +
         '\nUse a new Trainer.model_dir, or the bindings this run was started with '
         '(its operative_config.gin).')
+
+
+class CheckpointWriteError(TrainerError):
+  """A checkpoint could not be saved."""
 
 
 class ModelDirInUseError(TrainerError):

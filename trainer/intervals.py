@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Optional, Tuple
 
+from trainer.errors import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
@@ -27,9 +29,9 @@ class Interval:
 
   def __post_init__(self):
     if self.unit not in ('steps', 'epochs'):
-      raise ValueError(f"an interval's unit is 'steps' or 'epochs', not {self.unit!r}")
+      raise ConfigError(f"an interval's unit is 'steps' or 'epochs', not {self.unit!r}")
     if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
-      raise ValueError(f'an interval is a positive whole number of {self.unit}, not {self.count!r}')
+      raise ConfigError(f'an interval is a positive whole number of {self.unit}, not {self.count!r}')
 
   @classmethod
   def from_either(cls, steps: Tuple[str, Optional[int]], epochs: Tuple[str, Optional[int]],
@@ -45,34 +47,34 @@ class Interval:
       The interval, or None when neither was given and it is not required.
 
     Raises:
-      ValueError: Both were given, or neither while `required`, or a count
+      ConfigError: Both were given, or neither while `required`, or a count
         is not a positive integer.
     """
     (steps_name, num_steps), (epochs_name, num_epochs) = steps, epochs
     if num_steps is not None and num_epochs is not None:
-      raise ValueError(f'give {steps_name} or {epochs_name}, not both '
+      raise ConfigError(f'give {steps_name} or {epochs_name}, not both '
                        f'(got {num_steps} and {num_epochs})')
     if num_steps is not None:
       return cls._checked(steps_name, num_steps, 'steps')
     if num_epochs is not None:
       return cls._checked(epochs_name, num_epochs, 'epochs')
     if required:
-      raise ValueError(f'give one of {steps_name} or {epochs_name}')
+      raise ConfigError(f'give one of {steps_name} or {epochs_name}')
     return None
 
   @classmethod
   def _checked(cls, name: str, count: int, unit: str) -> 'Interval':
     try:
       return cls(count, unit)
-    except ValueError as e:
-      raise ValueError(f'{name}: {e}') from None
+    except ConfigError as e:
+      raise ConfigError(f'{name}: {e}') from None
 
   def in_steps(self, steps_per_epoch: Optional[int]) -> int:
     """Returns the period as a number of global steps."""
     if self.unit == 'steps':
       return self.count
     if steps_per_epoch is None:
-      raise ValueError(
+      raise ConfigError(
           f'an interval of {self.count} epoch(s) needs the number of steps per '
           'epoch, but the training data has no known size; give the interval '
           'in steps, or bind Trainer.steps_per_epoch')

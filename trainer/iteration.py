@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from trainer import loops
+from trainer.errors import ConfigError
 from trainer.summary_manager import SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
@@ -50,7 +51,8 @@ class Iteration:
     jit_compile: Compile the loops with XLA where possible.
 
   Raises:
-    ValueError: `check_finite` names a scalar the train step does not return.
+    ConfigError: `check_finite` names a scalar the train step does not return.
+    DataError: The model cannot take the data's batches.
   """
 
   def __init__(self, train_step: Callable[[Any], Scalars], train_data: Any,
@@ -60,7 +62,7 @@ class Iteration:
     self.train_scalars = list(loops.scalar_specs(train_step, train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
     if unknown:
-      raise ValueError(f'Trainer.check_finite names {unknown}, which the train step does not '
+      raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
     summaries.track(self.train_scalars)
     self._train_loop = loops.make_train_loop(train_step, train_data, self.train_scalars,

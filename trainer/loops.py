@@ -15,6 +15,8 @@ from typing import Any, Callable, Dict, Sequence
 import tensorflow as tf
 from absl import logging
 
+from trainer.errors import DataError
+
 Scalars = Dict[str, tf.Tensor]
 StepFn = Callable[[Any], Scalars]
 
@@ -34,9 +36,18 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
     The spec of each scalar, by name.
 
   Raises:
+    DataError: The step fails on batches of this spec (Keras raises a
+      ValueError when a batch does not fit the model).
     TypeError: The step does not return a dict of scalar tensors.
   """
-  outputs = tf.function(step_fn).get_concrete_function(element_spec).structured_outputs
+  try:
+    outputs = tf.function(step_fn).get_concrete_function(element_spec).structured_outputs
+  except ValueError as error:
+    shapes = tf.nest.map_structure(lambda spec: f'{spec.dtype.name}{spec.shape}', element_spec)
+    # The last line: above it, AutoGraph lists where in the user's code it happened.
+    reason = [line.strip() for line in str(error).splitlines() if line.strip()][-1].rstrip('.')
+    raise DataError(f'{what} fails on batches of {shapes}: {reason}. Check that the data '
+                    '(Trainer.data) fits the model (Trainer.model).') from error
   if not isinstance(outputs, dict) or not outputs:
     raise TypeError(f'{what} must return a non-empty dict of scalar tensors, '
                     f'got {type(outputs).__name__}')

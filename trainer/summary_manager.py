@@ -25,6 +25,7 @@ from absl import logging
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from trainer import event_files
+from trainer.errors import ConfigError
 from trainer import progress
 from trainer.intervals import Interval
 
@@ -98,7 +99,7 @@ class SummaryManager:
     self.interval = Interval.from_either(('SummaryManager.every_n_steps', every_n_steps),
                                          ('SummaryManager.every_n_epochs', every_n_epochs))
     if x_axis not in X_AXES:
-      raise ValueError(f'SummaryManager.x_axis is one of {X_AXES}, not {x_axis!r}')
+      raise ConfigError(f'SummaryManager.x_axis is one of {X_AXES}, not {x_axis!r}')
     self.x_axis = x_axis
     self.gradient_stats = gradient_stats
     self.log_progress = log_progress
@@ -124,10 +125,10 @@ class SummaryManager:
         training lasts whole epochs).
 
     Raises:
-      ValueError: `x_axis='epoch'` was asked for but is not possible.
+      ConfigError: `x_axis='epoch'` was asked for but is not possible.
     """
     if self.x_axis == 'epoch' and not possible:
-      raise ValueError(
+      raise ConfigError(
           "SummaryManager.x_axis='epoch' needs every point on an epoch boundary: "
           'give SummaryManager.every_n_epochs, Trainer.eval_every_n_epochs and '
           "Trainer.train_epochs, or use x_axis='step'")

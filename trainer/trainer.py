@@ -15,7 +15,7 @@ from absl import logging
 
 from trainer import data as data_lib
 from trainer.checkpoints import Checkpoints
-from trainer.errors import Interrupted, NonFiniteError
+from trainer.errors import ConfigError, DataError, Interrupted, NonFiniteError
 from trainer.model_dir_lock import ModelDirLock
 from trainer.stop_signals import StopRequests
 from trainer.device_data import DeviceData, is_arrays
@@ -125,7 +125,7 @@ class Trainer:
                     steps_per_epoch=steps_per_epoch,
                     max_checkpoints_to_keep=max_checkpoints_to_keep)
     self.model_dir = model_dir
-    tf.io.gfile.makedirs(model_dir)  # Fail before any work if it cannot be made.
+    _check_writable(model_dir)  # Before any work.
     self.batch_size = batch_size
     self.seed = seed
     if seed is not None:
@@ -141,7 +141,7 @@ class Trainer:
         dtype=tf.int64, trainable=False, name='data_seed')
     self.train_data = self._batched(data(train_split), batch_size, training=True)
     if self.train_data.steps_per_epoch == 0:
-      raise ValueError(f'the {train_split!r} split has fewer examples than one batch of '
+      raise DataError(f'the {train_split!r} split has fewer examples than one batch of '
                        f'Trainer.batch_size={batch_size}')
     self.steps_per_epoch = steps_per_epoch or self.train_data.steps_per_epoch
     self.val_data = None
@@ -391,16 +391,30 @@ def _floats(values: Scalars) -> Dict[str, float]:
 def _build(factory: Any, kind: type, binding: str, example: str) -> Any:
   """Calls a class or factory bound in gin and checks what it returns."""
   if isinstance(factory, kind) or not callable(factory):
-    raise TypeError(f'{binding} must be a class or factory that the Trainer calls, not an '
+    raise ConfigError(f'{binding} must be a class or factory that the Trainer calls, not an '
                     f'instance: bind {example} without parentheses')
   built = factory()
   if not isinstance(built, kind):
-    raise TypeError(f'{binding} built a {type(built).__name__}, not a {kind.__name__}')
+    raise ConfigError(f'{binding} built a {type(built).__name__}, not a {kind.__name__}')
   return built
+
+
+def _check_writable(model_dir: str) -> None:
+  """Creates `model_dir` if needed and checks that files can be written in it."""
+  probe = os.path.join(model_dir, '.write_test')
+  try:
+    tf.io.gfile.makedirs(model_dir)
+    with tf.io.gfile.GFile(probe, 'w') as f:
+      f.write('')
+    tf.io.gfile.remove(probe)
+  except (tf.errors.OpError, OSError) as error:
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    raise ConfigError(f'Trainer.model_dir {model_dir!r} cannot be created or written ({reason}); '
+                      'bind a writable directory') from None
 
 
 def _check_positive(**values: Optional[int]) -> None:
   for name, value in values.items():
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                               or value < 1):
-      raise ValueError(f'Trainer.{name} must be a positive whole number, not {value!r}')
+      raise ConfigError(f'Trainer.{name} must be a positive whole number, not {value!r}')
