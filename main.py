@@ -14,6 +14,7 @@ import models  # pylint: disable=unused-import  (registers the models with gin)
 from trainer import config
 from trainer import errors
 from trainer import experiment
+from trainer.command_line import CommandLine
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
@@ -29,9 +30,14 @@ flags.DEFINE_multi_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  config.parse(FLAGS.gin_file, FLAGS.gin_param)
   try:
-    experiment.run_experiment()
+    config.parse(FLAGS.gin_file, FLAGS.gin_param)
+  except config.BadBinding as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)  # A usage error (the shell's convention).
+  try:
+    experiment.run_experiment(
+        command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param))
   except errors.Interrupted as stop:
     logging.warning('%s', errors.user_message(stop))
     sys.exit(128 + stop.signal_number)  # The shell's convention for "ended by a signal".

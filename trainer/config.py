@@ -25,17 +25,18 @@ class _DropGinSearchMisses(logging.Filter):
 
 
 class BadBinding(ValueError):
-  """A binding gin cannot parse or apply; the message names the flag that gave it.
+  """A binding gin cannot parse or apply, or its flag cannot take; the message names the flag.
 
   Args:
     flag: The flag's name, e.g. '--gin_param'.
     binding: The flag's value.
-    error: What gin raised.
+    error: What gin raised, or why the flag cannot take the binding.
   """
 
   def __init__(self, flag: str, binding: str, error: Exception):
     if isinstance(error, SyntaxError):
-      message = f'{error.msg} (column {error.offset + 1})'
+      where = f' (column {error.offset + 1})' if error.offset is not None else ''
+      message = error.msg + where
     elif isinstance(error, tokenize.TokenError):  # An unclosed bracket or string.
       message = f'{error.args[0]}: unclosed bracket or quote?'
     else:  # gin's later lines repeat the binding, which the message starts with.

@@ -1,23 +1,46 @@
-"""The experiment `main.py` runs: which Trainer class, built from gin, trained."""
+"""The experiment `main.py` runs: which Trainer class, built from gin, trained and recorded."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional, Sequence
 
 import gin
 
+from trainer import config
+from trainer import hparams
+from trainer.command_line import CommandLine
 from trainer.trainer import Trainer
 
+# Shown in the HParams dashboard when bound, given on the command line or not.
+HPARAM_KEYS = ('Trainer.optimizer', 'adam.learning_rate', 'Trainer.batch_size')
 
-@gin.configurable('main')
-def run_experiment(trainer_class: Callable[[], Trainer] = Trainer) -> Dict[str, float]:
-  """Builds the Trainer from gin and trains it to the end.
+
+@gin.configurable('main', denylist=['command_line'])
+def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
+                   hparam_keys: Sequence[str] = HPARAM_KEYS,
+                   command_line: Optional[CommandLine] = None) -> Dict[str, float]:
+  """Builds the Trainer from gin, trains it to the end and records the run.
+
+  A run that has not finished saves `command_line` to model_dir before it
+  trains; once it finishes, it writes its hyper-parameters for TensorBoard's
+  HParams dashboard (`trainer.hparams`). A finished run rerun writes nothing.
 
   Args:
     trainer_class: The Trainer or a subclass (`main.trainer_class =
       @VAETrainer`); `Trainer.*` bindings apply to subclasses too.
+    hparam_keys: Bindings to show as hyper-parameters when bound, beside
+      every binding given on the command line (`main.hparam_keys = [...]`).
+    command_line: What started this run (main.py gives it).
 
   Returns:
-    The final evaluation's scalars.
+    The final evaluation's scalars; {} if the run had finished already.
   """
-  return trainer_class().train()
+  run = trainer_class()
+  finished = hparams.written(run.model_dir)  # Only a finished run writes them.
+  if command_line is not None and not finished:
+    command_line.save(run.model_dir)
+  final = run.train()
+  if not finished:
+    given = config.read_bindings(command_line.gin_params) if command_line is not None else {}
+    hparams.write(run.model_dir, hparams.collect(given, hparam_keys))
+  return final

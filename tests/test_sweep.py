@@ -1,0 +1,210 @@
+"""Sweeps: `trainer.sweep` over a grid, each run's record, and TensorBoard's HParams table."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import hparams_plugin
+from werkzeug.test import Client
+
+from tests.conftest import ROOT, run_main
+from trainer import config
+from trainer import hparams
+from trainer import sweep
+from trainer.event_files import read_scalars
+
+TINY = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=2']
+GRID = ['--grid=adam.learning_rate=[1e-3, 3e-3]', '--grid=Trainer.batch_size=[32, 64]']
+RUNS = {'learning_rate=0.001,batch_size=32': (1e-3, 32),
+        'learning_rate=0.001,batch_size=64': (1e-3, 64),
+        'learning_rate=0.003,batch_size=32': (3e-3, 32),
+        'learning_rate=0.003,batch_size=64': (3e-3, 64)}
+
+
+def run_sweep(*args):
+  """`python -m trainer.sweep ARGS` from the project directory."""
+  return subprocess.run([sys.executable, '-m', 'trainer.sweep', *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=600, check=False)
+
+
+def final_val(model_dir):
+  return {tag: points[-1][1] for tag, points in read_scalars(model_dir / 'val').items()}
+
+
+def all_files(directory):
+  return {p: p.read_bytes() for p in directory.rglob('*') if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def grid(tmp_path_factory):
+  """A 2x2 grid on the regression model, two runs at a time."""
+  root = tmp_path_factory.mktemp('sweep')
+  result = run_sweep(*TINY, *GRID, f'--root={root}', '--parallel=2')
+  assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+  return root, result
+
+
+def hparams_api(root, route, request):
+  """What TensorBoard's HParams dashboard gets from `route` for a logdir."""
+  multiplexer = plugin_event_multiplexer.EventMultiplexer()
+  multiplexer.AddRunsFromDirectory(str(root))
+  multiplexer.Reload()
+  context = base_plugin.TBContext(
+      logdir=str(root), multiplexer=multiplexer,
+      data_provider=data_provider.MultiplexerDataProvider(multiplexer, str(root)))
+  app = hparams_plugin.HParamsPlugin(context).get_plugin_apps()[route]
+  response = Client(app).post('/', data=json.dumps(request))
+  assert response.status_code == 200, response.get_data(as_text=True)
+  return json.loads(response.get_data(as_text=True))
+
+
+def test_one_directory_per_combination_named_after_its_values(grid):
+  root, _ = grid
+  assert {p.name for p in root.iterdir()} == set(RUNS)
+  for name, (learning_rate, batch_size) in RUNS.items():
+    operative = (root / name / 'operative_config.gin').read_text()
+    assert f'adam.learning_rate = {learning_rate}' in operative
+    assert f'Trainer.batch_size = {batch_size}' in operative
+    assert [step for step, _ in read_scalars(root / name / 'val')['loss']] == [1, 2]
+
+
+def test_each_run_records_its_command_line_and_bindings(grid):
+  root, _ = grid
+  name = 'learning_rate=0.003,batch_size=64'
+  record = json.loads((root / name / 'command_line.json').read_text())
+  assert record['cwd'] == ROOT
+  assert record['gin_files'] == ['regression.gin']
+  assert record['gin_params'] == ['Trainer.train_epochs=2', 'adam.learning_rate=0.003',
+                                  'Trainer.batch_size=64', f"Trainer.model_dir='{root / name}'"]
+  assert 'main.py --gin_file=regression.gin' in record['command_line']
+
+
+def test_hparams_table_has_one_row_per_run_with_its_values_and_final_val_scalars(grid):
+  root, _ = grid
+  experiment = hparams_api(root, '/experiment', {})
+  assert [m['displayName'] for m in experiment['metricInfos']] == ['val/loss', 'val/mae']
+  assert {h['name']: h['type'] for h in experiment['hparamInfos']} == {
+      'adam.learning_rate': 'DATA_TYPE_FLOAT64', 'Trainer.batch_size': 'DATA_TYPE_FLOAT64',
+      'Trainer.train_epochs': 'DATA_TYPE_FLOAT64', 'Trainer.optimizer': 'DATA_TYPE_STRING'}
+
+  by_val_loss = [{'metric': {'group': 'val', 'tag': 'loss'}, 'order': 'ORDER_ASC'}]
+  groups = hparams_api(root, '/session_groups', {
+      'allowedStatuses': ['STATUS_UNKNOWN'], 'colParams': by_val_loss,
+      'startIndex': 0, 'sliceSize': 100})['sessionGroups']
+  assert len(groups) == 4
+  for group in groups:
+    learning_rate, batch_size = RUNS[group['name']]
+    assert group['hparams'] == {'adam.learning_rate': learning_rate,
+                                'Trainer.batch_size': batch_size, 'Trainer.train_epochs': 2,
+                                'Trainer.optimizer': '@adam'}
+    metrics = {v['name']['tag']: v['value'] for v in group['metricValues']}
+    assert metrics == pytest.approx(final_val(root / group['name']))
+  losses = [m['value'] for g in groups for m in g['metricValues'] if m['name']['tag'] == 'loss']
+  assert losses == sorted(losses)
+
+
+def test_prints_a_table_of_runs_and_their_final_val_scalars(grid):
+  root, result = grid
+  rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()
+          if line.split() and line.split()[0] in RUNS}
+  assert set(rows) == set(RUNS)
+  for name, cells in rows.items():
+    final = final_val(root / name)
+    assert cells == ['trained', f"{final['loss']:.4g}", f"{final['mae']:.4g}"]
+
+
+def test_rerunning_a_finished_sweep_starts_no_training(grid):
+  root, _ = grid
+  before = all_files(root)
+  result = run_sweep(*TINY, *GRID, f'--root={root}', '--parallel=2')
+  assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+  assert '0 to train, 4 finished before' in result.stdout
+  assert all_files(root) == before  # No main.log line, no lock taken, no second HParams record.
+  assert result.stdout.count('finished before') == 5  # The summary line and one row per run.
+
+
+@pytest.fixture(scope='module')
+def failing(tmp_path_factory):
+  """A sweep in which batch_size=0 fails and batch_size=32 had been cut short at epoch 1."""
+  root = tmp_path_factory.mktemp('failing')
+  cut_short = root / 'batch_size=32'
+  result = run_main([*TINY, '--gin_param=Trainer.train_epochs=1', '--gin_param=Trainer.batch_size=32',
+                     f"--gin_param=Trainer.model_dir='{cut_short}'"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  # A run killed after its epoch-1 checkpoint leaves exactly this: no HParams record.
+  for record in cut_short.glob('events.out.tfevents.*'):
+    record.unlink()
+  return root, run_sweep(*TINY, '--grid=Trainer.batch_size=[32, 0]', f'--root={root}',
+                         '--parallel=2')
+
+
+def test_a_failed_run_is_reported_and_the_others_finish(failing):
+  root, result = failing
+  assert result.returncode == 1
+  assert 'batch_size=0: FAILED with exit code 1' in result.stdout
+  [reported] = [line for line in result.stdout.splitlines()
+                if line.startswith('batch_size=0 failed: ')]
+  assert reported.endswith('Trainer.batch_size must be a positive whole number, not 0')
+  rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()
+          if line.startswith('batch_size=') and len(line.split()) == 4}
+  assert rows == {'batch_size=32': 'trained', 'batch_size=0': 'failed'}
+  assert hparams.written(str(root / 'batch_size=32'))
+  assert not hparams.written(str(root / 'batch_size=0'))
+
+
+def test_an_unfinished_run_resumes(failing):
+  root, _ = failing
+  log = (root / 'batch_size=32' / 'main.log').read_text()
+  assert 'Resumed at step 31, epoch 1' in log
+  assert [step for step, _ in read_scalars(root / 'batch_size=32' / 'val')['loss']] == [1, 2]
+
+
+def test_grid_values_keep_their_gin_types(tmp_path):
+  runs = sweep.plan(["VAE.hidden_units=[(512, 256), (64,)]",
+                     "adam.learning_rate=[1e-3, @cosine_decay()]",
+                     "synthetic_regression.pure_noise=[True, 'x']"], str(tmp_path))
+  assert len(runs) == 8
+  assert runs[3].name == 'hidden_units=512_256,learning_rate=@cosine_decay,pure_noise=x'
+  read_back = config.read_bindings(runs[3].bindings)
+  assert read_back == {'VAE.hidden_units': (512, 256),
+                       'adam.learning_rate': config.Reference('@cosine_decay()'),
+                       'synthetic_regression.pure_noise': 'x'}
+  assert [hparams.as_hparam(v) for v in read_back.values()] == [
+      '(512, 256)', '@cosine_decay()', 'x']
+  assert config.read_bindings(runs[0].bindings)['synthetic_regression.pure_noise'] is True
+
+
+def test_grid_directories_use_whole_keys_when_parameter_names_clash(tmp_path):
+  runs = sweep.plan(['adam.learning_rate=[0.1]', 'sgd.learning_rate=[0.2]'], str(tmp_path))
+  assert [run.name for run in runs] == ['adam.learning_rate=0.1,sgd.learning_rate=0.2']
+
+
+@pytest.mark.parametrize('flag_value', ['adam.learning_rate=0.1', 'adam.learning_rate=[]',
+                                        'adam.learning_rate=(0.1, 0.2)'])
+def test_a_grid_flag_must_bind_a_list(tmp_path, flag_value):
+  with pytest.raises(config.BadBinding, match="give one binding to a list of values"):
+    sweep.plan([flag_value], str(tmp_path))
+
+
+def test_a_grid_syntax_error_names_the_flag(tmp_path):
+  with pytest.raises(config.BadBinding, match=r"^--grid='adam.learning_rate=\[1e-3,': EOF"):
+    sweep.plan(['adam.learning_rate=[1e-3,'], str(tmp_path))
+
+
+def test_a_bad_gin_param_is_one_line_naming_the_flag():
+  result = run_main(['--gin_file=regression.gin', '--gin_param=Trainer.batch_size=32 64'])
+  assert result.returncode == 2
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      "error: --gin_param='Trainer.batch_size=32 64': Expected newline. (column 23)")
+
+
+def test_an_unknown_name_in_a_binding_names_the_flag():
+  with pytest.raises(config.BadBinding) as error:
+    config.parse(['regression.gin'], ['Trainer.batch_size=8', 'Trainer.batchsize=8'])
+  assert str(error.value) == (
+      "--gin_param='Trainer.batchsize=8': Configurable 'Trainer' doesn't have a parameter "
+      "named 'batchsize'.")
