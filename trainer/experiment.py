@@ -21,9 +21,10 @@ def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
                    command_line: Optional[CommandLine] = None) -> Dict[str, float]:
   """Builds the Trainer from gin, trains it to the end and records the run.
 
-  A run that has not finished saves `command_line` to model_dir before it
-  trains; once it finishes, it writes its hyper-parameters for TensorBoard's
-  HParams dashboard (`trainer.hparams`). A finished run rerun writes nothing.
+  A run that has something to train saves `command_line` to model_dir (once
+  it holds the directory); once it finishes, it writes its hyper-parameters
+  for TensorBoard's HParams dashboard (`trainer.hparams`). A finished run
+  rerun writes nothing.
 
   Args:
     trainer_class: The Trainer or a subclass (`main.trainer_class =
@@ -36,11 +37,9 @@ def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
     The final evaluation's scalars; {} if the run had finished already.
   """
   run = trainer_class()
-  finished = hparams.written(run.model_dir)  # Only a finished run writes them.
-  if command_line is not None and not finished:
-    command_line.save(run.model_dir)
-  final = run.train()
-  if not finished:
+  record = (lambda: command_line.save(run.model_dir)) if command_line is not None else None
+  final = run.train(on_start=record)
+  if not hparams.written(run.model_dir):  # Only a finished run writes them.
     given = config.read_bindings(command_line.gin_params) if command_line is not None else {}
     hparams.write(run.model_dir, hparams.collect(given, hparam_keys))
   return final

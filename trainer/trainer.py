@@ -242,8 +242,12 @@ class Trainer:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies.
     return {**self.train_step(batch), 'learning_rate': learning_rate}
 
-  def train(self) -> Dict[str, float]:
+  def train(self, on_start: Optional[Callable[[], None]] = None) -> Dict[str, float]:
     """Trains to the end, resuming from the latest checkpoint in `model_dir`.
+
+    Args:
+      on_start: Called once the run holds `model_dir` and has something to
+        train (e.g. to record its command line there).
 
     Returns:
       The scalars of the final evaluation (of the final train interval if
@@ -259,11 +263,11 @@ class Trainer:
     lock.acquire()
     try:
       with StopRequests() as stop:
-        return self._train(stop)
+        return self._train(stop, on_start)
     finally:
       lock.release()
 
-  def _train(self, stop: StopRequests) -> Dict[str, float]:
+  def _train(self, stop: StopRequests, on_start: Optional[Callable[[], None]]) -> Dict[str, float]:
     iteration = self._iteration()  # Creates every variable, so restoring can fill them.
     checkpoints = Checkpoints(
         self.model_dir, self._checkpoint_items(), self.checkpoint_interval,
@@ -278,6 +282,8 @@ class Trainer:
       logging.info('Training already finished at step %d in %s; nothing to do.',
                    step, self.model_dir)
       return {}
+    if on_start is not None:
+      on_start()
     self.summaries.open(['train'] + (['val'] if self.val_data is not None else []))
 
     periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
