@@ -52,10 +52,18 @@ def test_evaluation_batches_keep_the_last_partial_batch_in_order():
   assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
+def read_batches(data, first_step, count):
+  """`count` training batches from 0-based step `first_step`, read as the train loop reads them."""
+  state = data.start(tf.constant(first_step, tf.int64))
+  batches = []
+  for step in range(first_step, first_step + count):
+    batch, state = data.next(state, tf.constant(step, tf.int64))
+    batches.append(batch[0].numpy().tolist())
+  return batches
+
+
 def epoch_batches(data, epoch):
-  """The training batches of one epoch, read as the train loop reads them."""
-  batch = data.batches_from(tf.constant(epoch * data.steps_per_epoch, tf.int64))
-  return [batch(tf.constant(i, tf.int64))[0].numpy().tolist() for i in range(data.steps_per_epoch)]
+  return read_batches(data, epoch * data.steps_per_epoch, data.steps_per_epoch)
 
 
 def test_device_data_shuffles_each_epoch_from_the_seed_alone():
@@ -67,9 +75,10 @@ def test_device_data_shuffles_each_epoch_from_the_seed_alone():
   assert len(set(sum(first, []))) == 8  # ... without repeats within one.
   same_seed = DeviceData(examples, batch_size=4, training=True, seed=3)
   assert epoch_batches(same_seed, 1) == second  # Position = f(seed, step): resumable.
-  # Starting mid-epoch gives the rest of that epoch, as an uninterrupted run sees it.
-  batch = data.batches_from(tf.constant(3, tf.int64))  # Step 4 = epoch 1, second batch.
-  assert batch(tf.constant(0, tf.int64))[0].numpy().tolist() == second[1]
+  # Starting mid-epoch, and reading across epoch ends, gives what an
+  # uninterrupted run sees.
+  assert read_batches(data, 3, 1) == [second[1]]
+  assert read_batches(data, 1, 3) == [first[1], *second]
 
 
 def test_device_data_without_shuffle_keeps_the_order():

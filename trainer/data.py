@@ -113,11 +113,15 @@ class PipelineData:
     """The training iterator, so a resumed run continues where it stopped."""
     return {'train_data': self._iterator} if self._iterator is not None else {}
 
-  def batches_from(self, start_step: tf.Tensor) -> Callable[[tf.Tensor], Any]:
-    """In the graph: `batch(i)`, the next batch of the training iterator."""
-    del start_step  # The iterator knows where it is.
-    return lambda i: next(self._iterator)
+  def start(self, start_step: tf.Tensor) -> tf.Tensor:
+    """In the graph: no state to start from; the iterator knows where it is."""
+    del start_step
+    return tf.constant(0)
 
+  def next(self, state: tf.Tensor, step: tf.Tensor) -> Tuple[Any, tf.Tensor]:
+    """In the graph: the next batch of the training iterator."""
+    del step
+    return next(self._iterator), state
   def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
     """In the graph: `state = fn(state, batch)` over every batch."""
     for batch in self.dataset:

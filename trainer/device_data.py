@@ -10,7 +10,7 @@ continues with exactly the batch an uninterrupted run would have used.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable, Dict, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -94,23 +94,25 @@ class DeviceData:
   def _take(self, indices: tf.Tensor) -> Batch:
     return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
 
-  def batches_from(self, start_step: tf.Tensor) -> Callable[[tf.Tensor], Batch]:
-    """In the graph: `batch(i)`, the batch of global step `start_step + i + 1`.
-
-    The caller must not run past the end of `start_step`'s epoch (the
-    Trainer's loops end at epoch boundaries): the order is drawn once here.
-    """
+  def start(self, start_step: tf.Tensor) -> State:
+    """In the graph: the reading state for a loop starting after `start_step`."""
     epoch = start_step // self.steps_per_epoch
-    order = self._order(epoch)
-    first = tf.cast(start_step % self.steps_per_epoch, tf.int32)
+    return epoch, self._order(epoch)
 
-    def batch(i: tf.Tensor) -> Batch:
-      position = (first + tf.cast(i, tf.int32)) * self.batch_size
-      # A gather, not tf.slice: XLA needs a slice's start at compile time, so a
-      # slice would recompile the whole loop for every new start step.
-      return self._take(tf.gather(order, position + tf.range(self.batch_size)))
+  def next(self, state: State, step: tf.Tensor) -> Tuple[Batch, State]:
+    """In the graph: the batch of 0-based global step `step`, and the new state.
 
-    return batch
+    The state carries the current epoch's order, drawn again only when
+    `step` enters a new epoch, so a loop may run across epoch ends.
+    """
+    epoch, order = state
+    step_epoch = step // self.steps_per_epoch
+    order = tf.cond(step_epoch == epoch, lambda: order, lambda: self._order(step_epoch))
+    position = tf.cast(step % self.steps_per_epoch, tf.int32) * self.batch_size
+    # A gather, not tf.slice: XLA needs a slice's start at compile time, so a
+    # slice would recompile the whole loop for every new start step.
+    indices = tf.gather(order, position + tf.range(self.batch_size))
+    return self._take(indices), (step_epoch, order)
 
   def take(self, n: int) -> Batch:
     """The first `n` examples of the split as one batch (eagerly)."""

@@ -3,8 +3,8 @@
 Each loop is one `tf.function`. The scalars a step returns are summed in
 loop-carried tensors (not `tf.Variable`s updated per step), so the host does
 no work per step and the loop stays compilable by XLA. Batches come from a
-data object (`DeviceData` or `PipelineData`) with `batches_from(start_step)`
-for training, `fold(fn, state)` for evaluation, an `element_spec` and
+data object (`DeviceData` or `PipelineData`) with `start(start_step)` and
+`next(state, step)` for training, `fold(fn, state)` for evaluation, an `element_spec` and
 `compilable` (whether its batching ops compile with XLA).
 """
 
@@ -89,9 +89,8 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
                     jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Any]:
   """Builds `loop(start_step, num_steps) -> (sums, bad_step, watched)`.
 
-  Runs up to `num_steps` steps; loops must not cross an epoch boundary of
-  `data`. The loop stops early at the first step where a watched scalar is
-  NaN or infinite.
+  Runs up to `num_steps` steps. The loop stops early at the first step
+  where a watched scalar is NaN or infinite.
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
@@ -111,7 +110,7 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     step_fn = _compiled(step_fn, True, 'train step', data.element_spec)
 
   def loop(start_step, num_steps):
-    batch = data.batches_from(start_step)
+    state = data.start(start_step)
     sums = {name: tf.constant(0.0) for name in names}
     bad_step = tf.constant(-1, tf.int64)
     watched = tf.zeros([len(watch)])
@@ -119,7 +118,8 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     # num_steps at compile time and recompiles for every new loop length.
     i = tf.constant(0, tf.int64)
     while i < num_steps and bad_step < 0:
-      values = step_fn(batch(i))
+      batch, state = data.next(state, start_step + i)
+      values = step_fn(batch)
       sums = _add(sums, values, 1.0)
       watched = tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch else watched
       i += 1

@@ -36,8 +36,8 @@ class Trainer:
 
   A run trains for `train_steps` steps or `train_epochs` epochs in on-device
   loops of up to `steps_per_loop` steps. Each loop ends exactly where an
-  event is due (summaries, evaluation, a checkpoint, an epoch end), and the
-  due events run in the same call. Rerunning with the same `model_dir`
+  event is due (summaries, evaluation, a checkpoint), and the due events
+  run in the same call. Rerunning with the same `model_dir`
   resumes from the latest checkpoint: with a seed, the result is bitwise
   that of an uninterrupted run. SIGTERM or SIGINT stops the run after the
   current loop with a checkpoint; a NaN or infinite watched scalar stops it
@@ -289,8 +289,6 @@ class Trainer:
     periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
     periods += [period for period in (self._due_period(self.eval_interval),
                                       checkpoints.period_in_steps()) if period]
-    # Loops end at epoch ends: the data's own (DeviceData draws an epoch's order once per loop).
-    periods += [n for n in (self.steps_per_epoch, self.train_data.steps_per_epoch) if n]
 
     final: Dict[str, float] = {}
     first_loop = True
