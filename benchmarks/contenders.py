@@ -1,0 +1,248 @@
+"""The contenders of the benchmark: gin-trainer, its peers, the floor, the data path alone.
+
+gin-trainer is driven only through main.py's public path (gin files and
+bindings, then `run_experiment()`) and timed from the event files it
+writes, so this keeps working while the Trainer's internals change. Only
+`input_alone` reads internals, on purpose: it measures the Trainer's data
+path, whatever that is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import glob
+import os
+import tempfile
+from typing import Any, Callable, List, Optional, Sequence
+
+import gin
+import tensorflow as tf
+
+import models  # noqa: F401  (registers the models with gin, as main.py does)
+import trainer
+from benchmarks import peers
+from benchmarks import workloads as wl
+from benchmarks.workloads import Workload
+from trainer import config
+from trainer import experiment
+
+TRAINER, PEER, FLOOR, INPUT = 'trainer', 'peer', 'floor', 'input'
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+  """One way of training a workload.
+
+  Attributes:
+    key: The name given to --contenders.
+    label: The name in the tables.
+    role: TRAINER, PEER (what gin-trainer must beat), FLOOR or INPUT.
+    measure: `measure(workload, epochs)` -> steady-state steps per second
+      (batches per second for INPUT).
+    steps_per_call: Steps per host call, for the table; None: the
+      Trainer's own choice.
+    throughput_only: Only for the workloads without evaluation.
+  """
+
+  key: str
+  label: str
+  role: str
+  measure: Callable[[Workload, int], float]
+  steps_per_call: Callable[[Workload], Optional[int]]
+  throughput_only: bool = False
+
+  def applies_to(self, workload: Workload) -> bool:
+    return not (self.throughput_only and workload.evaluate)
+
+
+def trainer_bindings(workload: Workload, model_dir: str, epochs: int,
+                     summary_steps: Optional[int]) -> List[str]:
+  """The gin bindings that make main.py train `workload` for `epochs` epochs.
+
+  Args:
+    workload: The workload.
+    model_dir: A fresh directory.
+    epochs: Epochs to train.
+    summary_steps: Train scalars every this many steps, when the workload
+      does not evaluate.
+
+  Returns:
+    Bindings to apply after the workload's .gin file. Event steps are
+    global steps (`x_axis='step'`), which changes what TensorBoard's axis
+    shows, not the work done.
+  """
+  bindings = [f'Trainer.model_dir = {model_dir!r}', f'Trainer.batch_size = {workload.batch_size}',
+              'Trainer.train_steps = None', f'Trainer.train_epochs = {epochs}',
+              'Trainer.eval_every_n_steps = None', "SummaryManager.x_axis = 'step'",
+              'SummaryManager.log_progress = False']
+  if workload.evaluate:
+    return bindings + ['Trainer.eval_every_n_epochs = 1', 'SummaryManager.every_n_steps = None',
+                       'SummaryManager.every_n_epochs = 1']
+  return bindings + ['Trainer.eval_every_n_epochs = None', 'Trainer.val_split = None',
+                     'SummaryManager.every_n_epochs = None',
+                     f'SummaryManager.every_n_steps = {summary_steps}']
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+  """One summary a run wrote: when, at which step, and whether it is a train scalar."""
+
+  step: int
+  wall_time: float
+  train_scalar: bool
+
+
+def read_summaries(model_dir: str) -> List[Written]:
+  """Every summary in the run's event files (train/, val/), with its wall time."""
+  written = []
+  for path in glob.glob(os.path.join(model_dir, '*', 'events.out.tfevents.*')):
+    split = os.path.basename(os.path.dirname(path))
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        written.append(Written(event.step, event.wall_time, split == 'train' and
+                               value.metadata.plugin_data.plugin_name == 'scalars'))
+  return written
+
+
+def steady_rate_from_events(written: Sequence[Written], steps_per_epoch: int) -> float:
+  """Steps per second from the first train scalars after the first epoch to the end.
+
+  A summary's wall time is taken when it is written. The window starts at
+  the last summary written at the first step, at or after the first epoch's
+  end, with train scalars (so the first write, which traces, is behind it)
+  and ends at the last summary written at the final step. Every step in
+  between is whole: training, summaries, evaluation. Building, tracing,
+  compiling, the first epoch and the final checkpoint fall outside it.
+
+  Returns:
+    The rate, or NaN when no train scalars were written after the first
+    epoch but before the final step.
+  """
+  first = min((w.step for w in written if w.train_scalar and w.step >= steps_per_epoch),
+              default=None)
+  last = max(w.step for w in written)
+  if first is None or first == last:
+    return float('nan')
+  start = max(w.wall_time for w in written if w.step == first)
+  end = max(w.wall_time for w in written if w.step == last)
+  return (last - first) / (end - start)
+
+
+def _parse(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
+           bindings: Sequence[str]) -> None:
+  """Replaces gin's config with the workload's .gin file and bindings, as main.py applies them."""
+  gin.clear_config()
+  config.parse([workload.gin_file],
+               [*trainer_bindings(workload, model_dir, epochs, summary_steps), *bindings])
+
+
+def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
+                summaries_off: bool = False) -> float:
+  """Steady-state steps per second of main.py's path, from the run's own event files.
+
+  Trains 1 + `epochs` epochs as main.py does (gin files, bindings,
+  `run_experiment()`) in a fresh model_dir, then times the window of
+  `steady_rate_from_events`.
+
+  Args:
+    workload: The workload.
+    epochs: Epochs after the first.
+    bindings: More gin bindings, applied last (the contender's and
+      --gin_param).
+    summaries_off: Throughput setting only: a summary interval of half the
+      run instead of `summary_steps`, so that the window (the second half)
+      holds no train scalars but the final ones, as every window does.
+  """
+  steps_per_epoch = wl.steps_per_epoch(workload)
+  total = (1 + epochs) * steps_per_epoch
+  summary_steps = -(-total // 2) if summaries_off else workload.summary_steps
+  with tempfile.TemporaryDirectory() as model_dir:
+    _parse(workload, model_dir, 1 + epochs, summary_steps, bindings)
+    experiment.run_experiment()
+    gin.clear_config()
+    return steady_rate_from_events(read_summaries(model_dir), steps_per_epoch)
+
+
+def _batch_sum(batch: Any) -> tf.Tensor:
+  """Reads every value of a batch: the sum of them all."""
+  return tf.add_n([tf.reduce_sum(tf.cast(tensor, tf.float32)) for tensor in tf.nest.flatten(batch)])
+
+
+def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -> float:
+  """Batches per second of the Trainer's data path alone, with no model.
+
+  The one contender that reads the Trainer's internals, as they stand: a
+  Trainer built from gin as main.py builds it, and its training data
+  object (`Trainer.train_data`: arrays on the device, or the `tf.data`
+  pipeline), read through its `start(start_step)` and `next(state, step)` in
+  a `tf.function` while-loop of one epoch per call,
+  compiled with XLA when the Trainer would (`Trainer.jit_compile` and the
+  data's `compilable`). If those internals change, change this function.
+  """
+  with tempfile.TemporaryDirectory() as model_dir:
+    _parse(workload, model_dir, 1 + epochs, workload.summary_steps, bindings)
+    run = trainer.Trainer()
+    gin.clear_config()
+  data, steps_per_epoch = run.train_data, wl.steps_per_epoch(workload)
+
+  @tf.function(jit_compile=run.jit_compile and data.compilable)
+  def read(start_step):
+    state = data.start(start_step)
+    total = tf.constant(0.0)
+    i = tf.constant(0, tf.int64)
+    while i < steps_per_epoch:
+      batch, state = data.next(state, start_step + i)
+      total += _batch_sum(batch)
+      i += 1
+    return total
+
+  return peers.time_loop(lambda first_step: read(tf.constant(first_step, tf.int64)),
+                         steps_per_epoch, epochs * steps_per_epoch)
+
+
+def _fit(steps_per_execution: Optional[int], jit_compile: bool) -> Callable[[Workload, int], float]:
+  """Keras fit with `steps_per_execution` (None: one epoch per execution)."""
+
+  def measure(workload: Workload, epochs: int) -> float:
+    return peers.keras_fit(workload, epochs, steps_per_execution or wl.steps_per_epoch(workload),
+                           jit_compile)
+
+  return measure
+
+
+def all_contenders(extra_bindings: Sequence[str] = ()) -> List[Contender]:
+  """Every contender, in table order.
+
+  Args:
+    extra_bindings: Gin bindings added to every gin-trainer run and to the
+      Trainer built for its data path (--gin_param).
+  """
+  extra = list(extra_bindings)
+  own = lambda workload: None
+  one = lambda workload: 1
+  epoch = wl.steps_per_epoch
+  k = lambda workload: workload.steps_per_call
+  return [
+      Contender('gin_trainer', 'gin-trainer (main.py defaults)', TRAINER,
+                functools.partial(gin_trainer, bindings=extra), own),
+      Contender('gin_trainer_noxla', 'gin-trainer, jit_compile=False', TRAINER,
+                functools.partial(gin_trainer, bindings=['Trainer.jit_compile = False', *extra]),
+                own),
+      Contender('gin_trainer_nosummaries', 'gin-trainer, no train scalars in the timed half',
+                TRAINER,
+                functools.partial(gin_trainer, bindings=extra, summaries_off=True), own,
+                throughput_only=True),
+      Contender('fit', 'Keras fit + TensorBoard', PEER, _fit(1, False), one),
+      Contender('fit_xla', 'Keras fit + TensorBoard, XLA', PEER, _fit(1, True), one),
+      Contender('fit_tuned', 'Keras fit + TensorBoard, tuned', PEER, _fit(None, False), epoch),
+      Contender('fit_tuned_xla', 'Keras fit + TensorBoard, tuned, XLA', PEER, _fit(None, True),
+                epoch),
+      Contender('tutorial', "the tutorial's loop", PEER, peers.tutorial_loop, one),
+      Contender('floor', 'floor', FLOOR, functools.partial(peers.floor, jit_compile=False), k),
+      Contender('floor_xla', 'floor, XLA', FLOOR, functools.partial(peers.floor, jit_compile=True),
+                k),
+      Contender('input', "the Trainer's data path alone, no model (batches/s)", INPUT,
+                functools.partial(input_alone, bindings=extra), epoch),
+  ]
