@@ -83,7 +83,7 @@ class Iteration:
 
     Args:
       start_step: The global step before the iteration.
-      num_steps: Train steps to run (0 to only evaluate).
+      num_steps: Train steps to run.
       x: The x-axis value of the step reached.
       interval_ends: End the summary interval (write train/).
       train_emit: Per tag of `summaries.train_tags`, whether to write it.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime
 from typing import Dict, Optional
 
-_THROUGHPUT = ('steps_per_second', 'examples_per_second')
+THROUGHPUT = ('steps_per_second', 'examples_per_second')  # Written beside the step's scalars.
 
 
 def scalars_text(values: Dict[str, float]) -> str:
   """`name=value` pairs, compactly formatted, throughput left out."""
   return ' '.join(f'{name}={value:.4g}' for name, value in values.items()
-                  if name not in _THROUGHPUT)
+                  if name not in THROUGHPUT)
 
 
 def line(step: int, total_steps: int, steps_per_epoch: Optional[int],

@@ -30,7 +30,6 @@ from trainer import progress
 from trainer.intervals import Interval
 
 X_AXES = ('auto', 'epoch', 'step')
-_THROUGHPUT = ('steps_per_second', 'examples_per_second')
 # The writers flush only when told (see maybe_flush), so a flush always holds whole points.
 _NEVER_BY_COUNT = 2**31 - 1
 _NEVER_BY_TIME_MS = 2**31 - 1
@@ -173,7 +172,7 @@ class SummaryManager:
   @property
   def train_tags(self) -> List[str]:
     """The tags `write_train` writes, in its order."""
-    return [*self._sums, *_THROUGHPUT]
+    return [*self._sums, *progress.THROUGHPUT]
 
   def new_tags(self, split: str, tags: Sequence[str], step: int) -> Tuple[bool, ...]:
     """For each tag, whether a point at global step `step` is past its high-water mark."""

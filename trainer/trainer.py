@@ -127,7 +127,6 @@ class Trainer:
     self.model_dir = model_dir
     _check_writable(model_dir)  # Before any work.
     self.batch_size = batch_size
-    self.seed = seed
     if seed is not None:
       keras.utils.set_random_seed(seed)
       tf.config.experimental.enable_op_determinism()
@@ -328,21 +327,6 @@ class Trainer:
       self.summaries.maybe_flush()
     self.summaries.flush()
     return final
-
-  def evaluate(self) -> Dict[str, float]:
-    """Evaluates the current weights on the validation split, writing to val/.
-
-    Returns:
-      The mean of each scalar of `eval_step` over the split.
-    """
-    iteration = self._iteration()
-    step = int(self.global_step.numpy())
-    self.summaries.open(['val'])
-    outcome = iteration(step, 0, self.summaries.x(step), False, (), True,
-                        (True,) * len(iteration.eval_scalars))
-    values = self._after_evaluation(step, outcome.val_values, run_hook=True)
-    self.summaries.flush()
-    return values
 
   def _after_evaluation(self, step: int, val_values: Scalars, run_hook: bool) -> Dict[str, float]:
     values = _floats(val_values)
