@@ -1,21 +1,25 @@
-"""Shared helpers: a clean gin state per test, and running main.py for real."""
+"""Shared helpers: a clean gin state per test, running main.py for real, reading what it saved."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from typing import Mapping, Optional, Sequence
 
 import gin
 import pytest
+import tensorflow as tf
 
 import models  # noqa: F401  (registers the models with gin, as main.py does)
 import trainer  # noqa: F401  (registers the Trainer and Keras names)
 from trainer import config
+from trainer.event_files import read_scalars
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'main.py')
+TIMINGS = {'steps_per_second', 'examples_per_second'}
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +44,39 @@ def train_regression(model_dir: str, *bindings: str) -> trainer.Trainer:
   run = trainer.Trainer()
   run.train()
   return run
+
+
+def final_state(model_dir):
+  """Every saved value of the latest checkpoint, timings and save counts aside."""
+  path = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
+  reader = tf.train.load_checkpoint(path)
+  return os.path.basename(path), {
+      key: reader.get_tensor(key) for key, dtype in reader.get_variable_to_dtype_map().items()
+      # Not the object graph (it holds variable names, which vary) nor the iterator.
+      if 'seconds' not in key and 'save_counter' not in key and dtype not in (tf.string, tf.variant)}
+
+
+def logged_points(model_dir):
+  """The points of train/ and val/, by tag, timings aside."""
+  return {split: {tag: points for tag, points in read_scalars(model_dir / split).items()
+                  if tag not in TIMINGS} for split in ('train', 'val')}
+
+
+def start_and_signal(args, signal_number, after_step, env=None):
+  """Starts `main.py ARGS` and signals it once it logs a step >= after_step.
+
+  Returns:
+    The exit code and everything the run wrote to stderr.
+  """
+  process = subprocess.Popen([sys.executable, MAIN, *args], cwd=ROOT, stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, text=True,
+                             env={**os.environ, **(env or {})})
+  lines = []
+  for line in process.stderr:
+    lines.append(line)
+    match = re.search(r'\] step (\d+)/', line)
+    if match and int(match.group(1)) >= after_step:
+      process.send_signal(signal_number)
+      break
+  lines.append(process.stderr.read())
+  return process.wait(timeout=300), ''.join(lines)

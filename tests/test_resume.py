@@ -5,19 +5,15 @@ import random
 import re
 import shutil
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from tests.conftest import MAIN, ROOT, run_main, train_regression
-from trainer.event_files import read_scalars
+from tests.conftest import final_state, logged_points, run_main, start_and_signal, train_regression
 from trainer.model_dir_lock import ModelDirLock
 
-TIMINGS = {'steps_per_second', 'examples_per_second'}
 # A VAE slow enough (~200 steps/s here) to be killed mid-run, with summaries,
 # evaluations and checkpoints at intervals that do not divide each other.
 VAE_RUN = ['--gin_file=vae.gin', '--gin_param=procedural_shapes.num_train=1024',
@@ -31,21 +27,6 @@ VAE_RUN = ['--gin_file=vae.gin', '--gin_param=procedural_shapes.num_train=1024',
 
 def vae_args(model_dir):
   return [*VAE_RUN, f"--gin_param=Trainer.model_dir='{model_dir}'"]
-
-
-def final_state(model_dir):
-  """Every saved value of the latest checkpoint, timings and save counts aside."""
-  path = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
-  reader = tf.train.load_checkpoint(path)
-  return os.path.basename(path), {
-      key: reader.get_tensor(key) for key, dtype in reader.get_variable_to_dtype_map().items()
-      # Not the object graph (it holds variable names, which vary) nor the iterator.
-      if 'seconds' not in key and 'save_counter' not in key and dtype not in (tf.string, tf.variant)}
-
-
-def logged_points(model_dir):
-  return {split: {tag: points for tag, points in read_scalars(model_dir / split).items()
-                  if tag not in TIMINGS} for split in ('train', 'val')}
 
 
 def assert_same_run(resumed_dir, baseline_dir):
@@ -68,25 +49,6 @@ def tensorboard_steps(run_dir):
           for tag in accumulator.Tags()['tensors']}
 
 
-def start_and_signal(model_dir, signal_number, after_step):
-  """Starts main.py and signals it once it logs a step >= after_step.
-
-  Returns:
-    The exit code and everything the run wrote to stderr.
-  """
-  process = subprocess.Popen([sys.executable, MAIN, *vae_args(model_dir)], cwd=ROOT,
-                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-  lines = []
-  for line in process.stderr:
-    lines.append(line)
-    match = re.search(r'\] step (\d+)/', line)
-    if match and int(match.group(1)) >= after_step:
-      process.send_signal(signal_number)
-      break
-  lines.append(process.stderr.read())
-  return process.wait(timeout=300), ''.join(lines)
-
-
 @pytest.fixture(scope='module')
 def baseline(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp('uninterrupted')
@@ -99,7 +61,7 @@ def baseline(tmp_path_factory):
 def test_sigkill_twice_then_resume_equals_an_uninterrupted_run(baseline, tmp_path, seed):
   kill_at = sorted(random.Random(seed).sample(range(60, 540), 2))
   for step in kill_at:
-    returncode, _ = start_and_signal(tmp_path, signal.SIGKILL, after_step=step)
+    returncode, _ = start_and_signal(vae_args(tmp_path), signal.SIGKILL, after_step=step)
     assert returncode == -signal.SIGKILL, 'the run ended before it could be killed'
   result = run_main(vae_args(tmp_path))
   assert result.returncode == 0, result.stderr[-3000:]
@@ -114,7 +76,7 @@ def test_sigkill_twice_then_resume_equals_an_uninterrupted_run(baseline, tmp_pat
 
 
 def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(baseline, tmp_path):
-  returncode, stderr = start_and_signal(tmp_path, signal.SIGTERM, after_step=200)
+  returncode, stderr = start_and_signal(vae_args(tmp_path), signal.SIGTERM, after_step=200)
   assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
   stopped = re.search(r'stopped by SIGTERM at step (\d+); saved (\S+)\. Rerun', stderr)
   assert stopped, stderr[-3000:]

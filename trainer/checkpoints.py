@@ -14,6 +14,7 @@ from trainer.errors import CheckpointMismatchError, CheckpointWriteError
 from trainer.intervals import Interval
 
 CHECKPOINT_DIR = 'checkpoints'
+WORKER_SCRATCH_PREFIX = '.worker_checkpoints_'
 _VALUE_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
 # What reading a truncated or corrupt checkpoint raises (IndexError: "Read less
 # bytes than requested", from TensorFlow's checkpoint reader).
@@ -34,15 +35,26 @@ class Checkpoints:
     max_to_keep: How many recent checkpoints to keep.
     labels: Readable names of checkpoint keys, shown beside them when a
       checkpoint does not match (e.g. 'model_variables/0' -> the variable's path).
+    worker: None for the chief (or a single process); for another worker of
+      a cluster, its index. As TensorFlow's multi-worker rules ask, every
+      worker saves, but only the chief into `model_dir`: the others save into
+      a scratch directory of their own, removed after each save. Every
+      worker restores from `model_dir`.
   """
 
   def __init__(self, model_dir: str, items: Dict[str, Any], every: Optional[Interval],
                every_n_seconds: Optional[float], steps_per_epoch: Optional[int],
-               max_to_keep: int, labels: Optional[Dict[str, str]] = None):
+               max_to_keep: int, labels: Optional[Dict[str, str]] = None,
+               worker: Optional[int] = None):
     self.checkpoint = tf.train.Checkpoint(**items)
     self.labels = labels or {}
-    self.manager = tf.train.CheckpointManager(
+    self.chief_manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
+    self._scratch = None
+    self.manager = self.chief_manager
+    if worker is not None:
+      self._scratch = os.path.join(model_dir, f'{WORKER_SCRATCH_PREFIX}{worker}')
+      self.manager = tf.train.CheckpointManager(self.checkpoint, self._scratch, max_to_keep=1)
     self.every = every
     self.every_n_seconds = every_n_seconds
     self.steps_per_epoch = steps_per_epoch
@@ -69,13 +81,20 @@ class Checkpoints:
     """
     try:
       path = self.manager.save(checkpoint_number=step)
+      if self._scratch is not None:
+        tf.io.gfile.rmtree(self._scratch)
     except (tf.errors.OpError, OSError) as error:
       raise CheckpointWriteError(
           f'could not save the checkpoint of step {step} in {self.manager.directory} '
-          f'({_first_line(error)}); the last saved one, {self.manager.latest_checkpoint}, is '
+          f'({_first_line(error)}); the last saved one, {self.latest}, is '
           'intact. Free disk space or fix permissions, then rerun to resume from it.') from None
     self._last_save = time.monotonic()
     return path
+
+  @property
+  def latest(self) -> Optional[str]:
+    """The newest checkpoint in `model_dir`, if any."""
+    return self.chief_manager.latest_checkpoint
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint, if any.
@@ -92,7 +111,7 @@ class Checkpoints:
       CheckpointMismatchError: The newest readable checkpoint does not fit
         the configured model or optimizer.
     """
-    for path in reversed(self.manager.checkpoints):
+    for path in reversed(self.chief_manager.checkpoints):
       try:
         differences = mismatches(path, self.checkpoint, self.labels)
       except _UNREADABLE as error:

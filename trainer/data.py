@@ -35,6 +35,13 @@ def first_examples(examples: Examples, n: int) -> Examples:
   return tf.nest.map_structure(lambda array: array[:n], examples)
 
 
+def first_batch(examples: Examples, n: int) -> Any:
+  """The first `n` examples of a split as one batch (eagerly)."""
+  if isinstance(examples, tf.data.Dataset):
+    return next(iter(examples.take(n).batch(n)))
+  return tf.nest.map_structure(lambda array: tf.convert_to_tensor(array[:n]), examples)
+
+
 @gin.configurable(denylist=['examples', 'batch_size', 'training', 'seed', 'shuffle'])
 def input_pipeline(examples: Examples,
                    batch_size: int,
@@ -83,7 +90,6 @@ def input_pipeline(examples: Examples,
   return dataset
 
 
-
 class PipelineData:
   """One split through `input_pipeline`, read in the graph by the Trainer's loops.
 
@@ -103,6 +109,7 @@ class PipelineData:
                seed: Optional[int] = None, shuffle: bool = True):
     """Builds the pipeline (see `input_pipeline` for the arguments)."""
     self.dataset = input_pipeline(examples, batch_size, training, seed=seed, shuffle=shuffle)
+    self._examples = examples
     self.element_spec = self.dataset.element_spec
     size = num_examples(examples)
     self.steps_per_epoch = None if size is None else (
@@ -113,6 +120,10 @@ class PipelineData:
     """The training iterator, so a resumed run continues where it stopped."""
     return {'train_data': self._iterator} if self._iterator is not None else {}
 
+  def seek(self, step: int, seed: int) -> None:
+    """Nothing: the iterator, restored from the checkpoint, knows where it is."""
+    del step, seed
+
   def start(self, start_step: tf.Tensor) -> tf.Tensor:
     """In the graph: no state to start from; the iterator knows where it is."""
     del start_step
@@ -122,6 +133,7 @@ class PipelineData:
     """In the graph: the next batch of the training iterator."""
     del step
     return next(self._iterator), state
+
   def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
     """In the graph: `state = fn(state, batch)` over every batch."""
     for batch in self.dataset:
@@ -130,4 +142,4 @@ class PipelineData:
 
   def take(self, n: int) -> Any:
     """The first `n` examples of the split as one batch (eagerly)."""
-    return next(iter(self.dataset.unbatch().batch(n)))
+    return first_batch(self._examples, n)

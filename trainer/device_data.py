@@ -72,7 +72,7 @@ class DeviceData:
     """Nothing: the position in the data is the global step."""
     return {}
 
-  def _order(self, epoch: tf.Tensor) -> tf.Tensor:
+  def _order(self, epoch: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
     """The example indices of one epoch, in training order.
 
     A permutation sorted by an integer hash of (seed, epoch, index), not by
@@ -83,7 +83,7 @@ class DeviceData:
     if not self.shuffle:
       return tf.range(self.num_examples)
     epoch_key = _hash32(tf.bitwise.bitwise_xor(
-        _hash32(tf.bitwise.bitwise_and(tf.cast(self._seed, tf.int64), _MASK32)),
+        _hash32(tf.bitwise.bitwise_and(tf.cast(seed, tf.int64), _MASK32)),
         tf.bitwise.bitwise_and(tf.cast(epoch, tf.int64), _MASK32)))
     index = tf.range(self.num_examples, dtype=tf.int64)
     hashed = _hash32(tf.bitwise.bitwise_xor(index, epoch_key))
@@ -94,10 +94,14 @@ class DeviceData:
   def _take(self, indices: tf.Tensor) -> Batch:
     return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
 
+  def seek(self, step: int, seed: int) -> None:
+    """Nothing: the batch of each step is a function of the step (and the seed variable)."""
+    del step, seed
+
   def start(self, start_step: tf.Tensor) -> State:
     """In the graph: the reading state for a loop starting after `start_step`."""
     epoch = start_step // self.steps_per_epoch
-    return epoch, self._order(epoch)
+    return epoch, self._order(epoch, self._seed)
 
   def next(self, state: State, step: tf.Tensor) -> Tuple[Batch, State]:
     """In the graph: the batch of 0-based global step `step`, and the new state.
@@ -107,12 +111,32 @@ class DeviceData:
     """
     epoch, order = state
     step_epoch = step // self.steps_per_epoch
-    order = tf.cond(step_epoch == epoch, lambda: order, lambda: self._order(step_epoch))
+    order = tf.cond(step_epoch == epoch, lambda: order,
+                    lambda: self._order(step_epoch, self._seed))
     position = tf.cast(step % self.steps_per_epoch, tf.int32) * self.batch_size
     # A gather, not tf.slice: XLA needs a slice's start at compile time, so a
     # slice would recompile the whole loop for every new start step.
     indices = tf.gather(order, position + tf.range(self.batch_size))
     return self._take(indices), (step_epoch, order)
+
+  def batches_from(self, start_step: int, seed: int) -> tf.data.Dataset:
+    """The batches `next` makes for steps `start_step`, `start_step + 1`, ... (forever).
+
+    For a `tf.data` pipeline that feeds other devices (`DistributedData`):
+    one permutation per epoch, then a gather per batch, on the host.
+
+    Args:
+      start_step: The 0-based global step of the first batch.
+      seed: The seed of the per-epoch order (the value of the Trainer's
+        data seed, read after restoring a checkpoint).
+    """
+    first_epoch = start_step // self.steps_per_epoch
+    shape = [self.steps_per_epoch, self.batch_size]
+    used = self.steps_per_epoch * self.batch_size  # The epoch's remainder is dropped.
+    epochs = tf.data.Dataset.range(first_epoch, 2**62)
+    batch_indices = epochs.flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(
+        tf.reshape(self._order(epoch, seed)[:used], shape)))
+    return batch_indices.skip(start_step - first_epoch * self.steps_per_epoch).map(self._take)
 
   def take(self, n: int) -> Batch:
     """The first `n` examples of the split as one batch (eagerly)."""

@@ -39,7 +39,7 @@ def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
   run = trainer_class()
   record = (lambda: command_line.save(run.model_dir)) if command_line is not None else None
   final = run.train(on_start=record)
-  if not hparams.written(run.model_dir):  # Only a finished run writes them.
+  if run.is_chief and not hparams.written(run.model_dir):  # Only a finished run writes them.
     given = config.read_bindings(command_line.gin_params) if command_line is not None else {}
     hparams.write(run.model_dir, hparams.collect(given, hparam_keys))
   return final

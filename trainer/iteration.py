@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
 from trainer import loops
+from trainer.distribution import Replicas
 from trainer.errors import ConfigError
 from trainer.summary_manager import SummaryManager
 
@@ -23,11 +24,13 @@ class Outcome(NamedTuple):
     val_values: The evaluation's means (empty if it did not evaluate).
     bad_step: The step at which a watched scalar was first non-finite, or -1.
     watched: The watched scalars at the last step run.
+    host_flags: The call's `host_flags`, raised where any worker raised them.
   """
   train_values: Scalars
   val_values: Scalars
   bad_step: tf.Tensor
   watched: tf.Tensor
+  host_flags: tf.Tensor
 
 
 class Iteration:
@@ -35,20 +38,22 @@ class Iteration:
 
   The train loop (XLA-compiled where possible), the interval's accumulation,
   the summary writes and the evaluation all run in one `tf.function` call,
-  so a loop costs one host round trip whatever is due. Python arguments
-  choose what is due: one trace per combination (steady state: one or two).
-  If a watched scalar turns non-finite, the loop stops there and nothing is
-  written or evaluated.
+  so a loop costs one host round trip whatever is due. Two Python booleans
+  choose what is due (the interval ends; evaluate): one trace per
+  combination, the same on every worker of a cluster, as their collectives
+  must be. If a watched scalar turns non-finite, the loop stops there and
+  nothing is written.
 
   Args:
     train_step: batch -> scalars, the Trainer's step (with the learning rate).
-    train_data: Training batches (`DeviceData` or `PipelineData`).
+    train_data: Training batches (`DeviceData`, `PipelineData` or `DistributedData`).
     eval_step: batch -> scalars; None without evaluation.
     val_data: Evaluation batches; None without evaluation.
     summaries: Accumulates and writes the scalars.
     global_step: Set to the step reached.
     check_finite: Train scalars that must stay finite.
     jit_compile: Compile the loops with XLA where possible.
+    replicas: Where the steps run (one device, or a strategy's replicas).
 
   Raises:
     ConfigError: `check_finite` names a scalar the train step does not return.
@@ -58,27 +63,32 @@ class Iteration:
   def __init__(self, train_step: Callable[[Any], Scalars], train_data: Any,
                eval_step: Optional[Callable[[Any], Scalars]], val_data: Any,
                summaries: SummaryManager, global_step: tf.Variable,
-               check_finite: Sequence[str], jit_compile: bool):
-    self.train_scalars = list(loops.scalar_specs(train_step, train_data.element_spec, 'train_step'))
+               check_finite: Sequence[str], jit_compile: bool, replicas: Replicas):
+    self.train_scalars = list(loops.scalar_specs(replicas.first_replica(train_step),
+                                                 train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
     if unknown:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
     summaries.track(self.train_scalars)
-    self._train_loop = loops.make_train_loop(train_step, train_data, self.train_scalars,
-                                             check_finite, jit_compile)
+    self._train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
+                                             self.train_scalars, check_finite, jit_compile)
     self.eval_scalars = []
     self._eval_loop = None
     if val_data is not None:
-      self.eval_scalars = list(loops.scalar_specs(eval_step, val_data.element_spec, 'eval_step'))
-      self._eval_loop = loops.make_eval_loop(eval_step, val_data, self.eval_scalars, jit_compile)
+      self.eval_scalars = list(loops.scalar_specs(replicas.first_replica(eval_step),
+                                                  val_data.element_spec, 'eval_step'))
+      self._eval_loop = loops.make_eval_loop(
+          replicas.total(loops.weighted_by_size(eval_step)), val_data, self.eval_scalars,
+          jit_compile)
     self._summaries = summaries
     self._global_step = global_step
+    self._replicas = replicas
     self._function = tf.function(self._run)
 
   def __call__(self, start_step: int, num_steps: int, x: int, interval_ends: bool,
-               train_emit: Tuple[bool, ...], evaluate: bool,
-               val_emit: Tuple[bool, ...]) -> Outcome:
+               train_emit: Sequence[bool], evaluate: bool, val_emit: Sequence[bool],
+               host_flags: Sequence[bool]) -> Outcome:
     """Runs one iteration.
 
     Args:
@@ -89,16 +99,21 @@ class Iteration:
       train_emit: Per tag of `summaries.train_tags`, whether to write it.
       evaluate: Evaluate (write val/).
       val_emit: Per tag of `eval_scalars`, whether to write it.
+      host_flags: Decisions of this process for after the call (e.g. stop,
+        save), combined over the workers of a cluster (see `Outcome`).
 
     Returns:
       The outcome, as device tensors.
     """
     return Outcome(*self._function(
         tf.constant(start_step, tf.int64), tf.constant(num_steps, tf.int64),
-        tf.constant(x, tf.int64), interval_ends, train_emit if interval_ends else (),
-        evaluate, val_emit if evaluate else ()))
+        tf.constant(x, tf.int64), interval_ends,
+        _mask(train_emit, len(self._summaries.train_tags)), evaluate,
+        _mask(val_emit, len(self.eval_scalars)),
+        tf.constant(host_flags, tf.float32, shape=[len(host_flags)])))
 
-  def _run(self, start_step, num_steps, x, interval_ends, train_emit, evaluate, val_emit):
+  def _run(self, start_step, num_steps, x, interval_ends, train_emit, evaluate, val_emit,
+           host_flags):
     # Timed inside the call (tracing and host work excluded). A clock read has
     # no data dependence on the loop, so the control dependencies order it.
     began = _clock()
@@ -111,11 +126,14 @@ class Iteration:
     ok = bad_step < 0
     train_values = self._summaries.write_train(x, ok, train_emit) if interval_ends else {}
     val_values = {}
-    if evaluate:
-      skipped = {name: tf.constant(0.0) for name in self.eval_scalars}
-      val_values = tf.cond(ok, lambda: self._summaries.write_val(x, self._eval_loop(), val_emit),
-                           lambda: skipped)
-    return train_values, val_values, bad_step, watched
+    if evaluate:  # Not under tf.cond(ok): a cluster cannot start iterating data in a branch.
+      val_values = self._summaries.write_val(x, self._eval_loop(), tf.logical_and(val_emit, ok))
+    return train_values, val_values, bad_step, watched, self._replicas.any_worker(host_flags)
+
+
+def _mask(emit: Sequence[bool], length: int) -> tf.Tensor:
+  """Which tags to write, as a tensor: a new mask needs no new trace."""
+  return tf.constant(list(emit) or [False] * length, tf.bool, shape=[length])
 
 
 def _clock() -> tf.Tensor:

@@ -3,14 +3,17 @@
 Each loop is one `tf.function`. The scalars a step returns are summed in
 loop-carried tensors (not `tf.Variable`s updated per step), so the host does
 no work per step and the loop stays compilable by XLA. Batches come from a
-data object (`DeviceData` or `PipelineData`) with `start(start_step)` and
-`next(state, step)` for training, `fold(fn, state)` for evaluation, an `element_spec` and
-`compilable` (whether its batching ops compile with XLA).
+data object (`DeviceData`, `PipelineData` or `DistributedData`) with
+`start(start_step)` and `next(state, step)` for training, `fold(fn, state)`
+for evaluation, an `element_spec` and `compilable` (whether its batching ops
+compile with XLA). Under a tf.distribute strategy, the step functions given
+here already run on every replica and combine their scalars
+(`trainer.distribution.Replicas`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Sequence
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -60,10 +63,6 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
                       '(e.g. tf.reduce_mean)')
     specs[name] = tf.TensorSpec([], tensor.dtype)
   return specs
-
-
-def _add(sums: Scalars, values: Scalars, weight: tf.Tensor) -> Scalars:
-  return {name: sums[name] + weight * tf.cast(values[name], tf.float32) for name in sums}
 
 
 def _compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
@@ -120,7 +119,7 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     while i < num_steps and bad_step < 0:
       batch, state = data.next(state, start_step + i)
       values = step_fn(batch)
-      sums = _add(sums, values, 1.0)
+      sums = {name: total + tf.cast(values[name], tf.float32) for name, total in sums.items()}
       watched = tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch else watched
       i += 1
       bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), bad_step, start_step + i)
@@ -130,26 +129,40 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
   return _compiled(loop, jit_compile and data.compilable, 'train loop', step_spec, step_spec)
 
 
-def make_eval_loop(step_fn: StepFn, data: Any, names: Sequence[str],
-                   jit_compile: bool) -> Callable[[], Scalars]:
+def weighted_by_size(step_fn: StepFn) -> Callable[[Any], Tuple[Scalars, tf.Tensor]]:
+  """An eval step as `batch -> (scalars * batch size, batch size)`.
+
+  Weighting by size makes a smaller last batch count for what it holds. An
+  empty batch (a replica left without examples at the end of a distributed
+  evaluation) counts for nothing, though its means are NaN.
+  """
+
+  def batch_sums(batch):
+    size = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
+    values = step_fn(batch)
+    return ({name: tf.where(size > 0, size * tf.cast(value, tf.float32), 0.0)
+             for name, value in values.items()}, size)
+  return batch_sums
+
+
+def make_eval_loop(batch_sums: Callable[[Any], Tuple[Scalars, tf.Tensor]], data: Any,
+                   names: Sequence[str], jit_compile: bool) -> Callable[[], Scalars]:
   """Builds `loop() -> means` evaluating every batch of `data`.
 
   Args:
-    step_fn: The eval step: batch -> dict of scalar (per-batch mean) tensors.
+    batch_sums: batch -> (weighted sums, examples), see `weighted_by_size`.
     data: The evaluation batches (see the module docstring).
-    names: The names of the scalars `step_fn` returns (`scalar_specs`).
+    names: The names of the scalars the eval step returns (`scalar_specs`).
     jit_compile: Compile the loop with XLA where `data` allows.
 
   Returns:
-    A `tf.function` returning each scalar's mean over all examples: batch
-    values are weighted by the batch's size, so a smaller last batch counts
-    for what it holds.
+    A `tf.function` returning each scalar's mean over all examples.
   """
 
   def add_batch(state, batch):
     sums, count = state
-    size = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
-    return _add(sums, step_fn(batch), size), count + size
+    batch_total, size = batch_sums(batch)
+    return {name: sums[name] + batch_total[name] for name in names}, count + size
 
   def loop():
     sums, count = data.fold(add_batch, ({name: tf.constant(0.0) for name in names},

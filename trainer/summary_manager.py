@@ -147,7 +147,7 @@ class SummaryManager:
     """The interval's accumulators: a run resumed mid-interval writes the same means."""
     return {'summary_interval': {'sums': self._sums, 'steps': self._steps, 'seconds': self._seconds}}
 
-  def open(self, splits: Sequence[str]) -> None:
+  def open(self, splits: Sequence[str], write: bool = True) -> None:
     """Creates the writers of `splits` and reads the high-water mark of each tag.
 
     Writers are created here, when a run starts training, not before, so a
@@ -156,9 +156,15 @@ class SummaryManager:
 
     Args:
       splits: 'train', and 'val' if the run evaluates.
+      write: False for a worker that is not the chief of a cluster: it runs
+        the same graph, with writers that write nothing.
     """
     for split in splits:
       if split in self._writers:
+        continue
+      if not write:
+        self._on_disk[split] = {}
+        self._writers[split] = tf.summary.create_noop_writer()
         continue
       log_dir = os.path.join(self.model_dir, split)
       self._on_disk[split] = event_files.last_steps(log_dir)
@@ -202,7 +208,7 @@ class SummaryManager:
     self._steps.assign_add(tf.cast(num_steps, tf.float32))
     self._seconds.assign_add(seconds)
 
-  def write_train(self, x: tf.Tensor, ok: tf.Tensor, emit: Sequence[bool]) -> Dict[str, tf.Tensor]:
+  def write_train(self, x: tf.Tensor, ok: tf.Tensor, emit: tf.Tensor) -> Dict[str, tf.Tensor]:
     """Ends the interval: its means and throughput, written at x-axis value `x`.
 
     Args:
@@ -210,7 +216,7 @@ class SummaryManager:
       ok: False when the loop stopped on a non-finite scalar: nothing is
         written and the interval is kept as it is.
       emit: Per tag of `train_tags`, whether to write it (False for a point
-        already on disk, see `new_tags`).
+        already on disk, see `new_tags`), a bool vector.
 
     Returns:
       The interval's values, by tag.
@@ -229,18 +235,18 @@ class SummaryManager:
     return values
 
   def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor],
-                emit: Sequence[bool]) -> Dict[str, tf.Tensor]:
+                emit: tf.Tensor) -> Dict[str, tf.Tensor]:
     """Writes one evaluation's means at x-axis value `x` (those `emit` marks); returns them."""
     self._write('val', x, means, emit)
     return means
 
   def _write(self, split: str, x: tf.Tensor, values: Dict[str, tf.Tensor],
-             emit: Sequence[bool]) -> None:
+             emit: tf.Tensor) -> None:
     # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
     # the name scope, and inside tf.cond that is 'cond/'.
     with self._writers[split].as_default(step=x):
-      for (name, value), new in zip(values.items(), emit):
-        if new:
+      for i, (name, value) in enumerate(values.items()):
+        with tf.summary.record_if(emit[i]):
           tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
 
   # Host code.

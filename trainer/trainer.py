@@ -19,6 +19,8 @@ from trainer.errors import ConfigError, DataError, Interrupted, NonFiniteError
 from trainer.model_dir_lock import ModelDirLock
 from trainer.stop_signals import StopRequests
 from trainer.device_data import DeviceData, is_arrays
+from trainer.distributed_data import DistributedData
+from trainer.distribution import Replicas, replicas_in_sync
 from trainer.gradient_stats import gradient_statistics
 from trainer.intervals import Interval, steps_to_next_boundary
 from trainer.iteration import Iteration
@@ -85,12 +87,18 @@ class Trainer:
       through the `tf.data` pipeline, as a `tf.data.Dataset` always is.
     jit_compile: Compile the loops with XLA (where the data is on the
       device; with a `tf.data` pipeline, the step alone). An op XLA cannot
-      compile makes the Trainer warn and run without XLA.
+      compile makes the Trainer warn and run without XLA. One device only:
+      under a strategy, replicated steps run as graphs.
     check_finite: Train scalars that must stay finite; the run stops at the
       first step where one is NaN or infinite.
     train_split: Split name passed to `data` for training.
     val_split: Split name passed to `data` for evaluation; None: no
       evaluation.
+    strategy: A `tf.distribute` strategy factory (`@mirrored_strategy`,
+      `@multi_worker_mirrored_strategy`, see `trainer.distribution`); None:
+      one device. Batch sizes are global: each of the strategy's replicas
+      trains on its share of every batch, and the results are those of one
+      device training on the whole batch.
   """
 
   def __init__(self,
@@ -119,11 +127,13 @@ class Trainer:
                jit_compile: bool = True,
                check_finite: Sequence[str] = ('loss',),
                train_split: str = 'train',
-               val_split: Optional[str] = 'val'):
+               val_split: Optional[str] = 'val',
+               strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
     _check_positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
                     eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                     steps_per_epoch=steps_per_epoch,
                     max_checkpoints_to_keep=max_checkpoints_to_keep)
+    self.replicas = Replicas(strategy)  # First: a strategy must exist before TensorFlow starts.
     self.model_dir = model_dir
     _check_writable(model_dir)  # Before any work.
     self.batch_size = batch_size
@@ -131,14 +141,19 @@ class Trainer:
       keras.utils.set_random_seed(seed)
       tf.config.experimental.enable_op_determinism()
 
-    self.jit_compile = jit_compile
+    if jit_compile and self.replicas.distributed:
+      logging.info('Trainer.jit_compile applies to one device; under %s the replicated steps '
+                   'run as graphs.', type(self.replicas.strategy).__name__)
+    self.jit_compile = jit_compile and not self.replicas.distributed
     self.shuffle = shuffle
     self.data_on_device = data_on_device
-    # Saved in checkpoints, so a resumed run keeps its shuffle order.
-    self.data_seed = tf.Variable(
-        seed if seed is not None else random.SystemRandom().randrange(2**31),
-        dtype=tf.int64, trainable=False, name='data_seed')
-    self.train_data = self._batched(data(train_split), batch_size, training=True)
+    with self.replicas.scope():  # Variables created under it are mirrored on every replica.
+      # Saved in checkpoints, so a resumed run keeps its shuffle order.
+      self.data_seed = tf.Variable(
+          seed if seed is not None else random.SystemRandom().randrange(2**31),
+          dtype=tf.int64, trainable=False, name='data_seed')
+    self.train_data = self._batched(data(train_split), batch_size, training=True,
+                                    binding='Trainer.batch_size')
     if self.train_data.steps_per_epoch == 0:
       raise DataError(f'the {train_split!r} split has fewer examples than one batch of '
                        f'Trainer.batch_size={batch_size}')
@@ -149,7 +164,8 @@ class Trainer:
       eval_batch_size = eval_batch_size or batch_size
       if eval_steps is not None:
         examples = data_lib.first_examples(examples, eval_steps * eval_batch_size)
-      self.val_data = self._batched(examples, eval_batch_size, training=False)
+      self.val_data = self._batched(examples, eval_batch_size, training=False,
+                                    binding='Trainer.eval_batch_size')
 
     length = Interval.from_either(('Trainer.train_steps', train_steps),
                                   ('Trainer.train_epochs', train_epochs))
@@ -165,20 +181,26 @@ class Trainer:
     self.max_checkpoints_to_keep = max_checkpoints_to_keep
     self.check_finite = tuple(check_finite)
 
-    self.model = _build(model, keras.Model, 'Trainer.model', '@RegressionModel')
-    self.optimizer = _build(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer', '@adam')
+    with self.replicas.scope():
+      self.model = _build(model, keras.Model, 'Trainer.model', '@RegressionModel')
+      self.optimizer = _build(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer',
+                              '@adam')
+      self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps,
+                                      batch_size)
+      self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.loss = loss
     self.metrics = dict(metrics or {})
-
-    self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps, batch_size)
     self.summaries.use_epoch_axis(
         self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
         (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
-    self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self._iteration_fn: Optional[Iteration] = None
 
-  def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool) -> Any:
-    """Arrays on the device (DeviceData), else through tf.data (PipelineData)."""
+  def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool,
+               binding: str) -> Any:
+    """One split, batched (DistributedData under a strategy; else DeviceData or PipelineData)."""
+    if self.replicas.distributed:
+      return DistributedData(self.replicas, examples, batch_size, training, binding,
+                             shuffle=self.shuffle, on_device=self.data_on_device)
     if self.data_on_device and is_arrays(examples):
       return DeviceData(examples, batch_size, training, seed=self.data_seed, shuffle=self.shuffle)
     return data_lib.PipelineData(examples, batch_size, training,
@@ -211,14 +233,25 @@ class Trainer:
     return loss, scalars
 
   def train_step(self, batch: Any) -> Scalars:
-    """One optimisation step: returns `loss` and the scalars to log."""
+    """One optimisation step: returns `loss` and the scalars to log.
+
+    Under a strategy this runs on every replica, on its share of the global
+    batch; the optimizer sums the replicas' gradients, so each replica's
+    loss is divided by their number, and the sum is the gradient of the
+    whole batch's mean loss. An override must do the same.
+    """
+    replicas = replicas_in_sync()
     with tf.GradientTape() as tape:
       loss, scalars = self.compute_loss(batch, training=True)
+      scaled_loss = loss / replicas if replicas > 1 else loss
     variables = self.model.trainable_variables  # After the call that builds them.
-    gradients = tape.gradient(loss, variables)
+    gradients = tape.gradient(scaled_loss, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
     outputs = {'loss': loss, **scalars}
     if self.summaries.gradient_stats:
+      if replicas > 1:  # The statistics of the whole batch's gradient, as on one device.
+        gradients = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, gradients)
       outputs.update(gradient_statistics(gradients, variables))
     return outputs
 
@@ -246,7 +279,7 @@ class Trainer:
 
     Args:
       on_start: Called once the run holds `model_dir` and has something to
-        train (e.g. to record its command line there).
+        train (e.g. to record its command line there); by the chief only.
 
     Returns:
       The scalars of the final evaluation (of the final train interval if
@@ -258,6 +291,9 @@ class Trainer:
       ModelDirInUseError: Another process trains in `model_dir`.
       Interrupted: SIGTERM or SIGINT stopped the run (after a checkpoint).
     """
+    if not self.is_chief:  # The chief holds model_dir for the cluster.
+      with StopRequests() as stop:
+        return self._train(stop, None)
     lock = ModelDirLock(self.model_dir)
     lock.acquire()
     try:
@@ -266,14 +302,21 @@ class Trainer:
     finally:
       lock.release()
 
+  @property
+  def is_chief(self) -> bool:
+    """Whether this process writes to `model_dir` (always, but on a cluster's other workers)."""
+    return self.replicas.is_chief
+
   def _train(self, stop: StopRequests, on_start: Optional[Callable[[], None]]) -> Dict[str, float]:
     iteration = self._iteration()  # Creates every variable, so restoring can fill them.
     checkpoints = Checkpoints(
         self.model_dir, self._checkpoint_items(), self.checkpoint_interval,
         self.checkpoint_every_n_seconds, self.steps_per_epoch, self.max_checkpoints_to_keep,
-        labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)})
+        labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)},
+        worker=None if self.is_chief else self.replicas.task_id)
     restored = checkpoints.restore_latest()
     step = int(self.global_step.numpy())
+    self.train_data.seek(step, int(self.data_seed.numpy()))
     if restored:
       epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
       logging.info('Resumed at step %d%s from %s', step, epoch, restored)
@@ -283,7 +326,8 @@ class Trainer:
       return {}
     if on_start is not None:
       on_start()
-    self.summaries.open(['train'] + (['val'] if self.val_data is not None else []))
+    self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
+                        write=self.is_chief)
 
     periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
     periods += [period for period in (self._due_period(self.eval_interval),
@@ -297,33 +341,36 @@ class Trainer:
       last = end == self.total_steps
       interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
       train_emit = self.summaries.new_tags('train', self.summaries.train_tags, end)
-      val_emit, run_hook, evaluate = (), False, False
-      if self.val_data is not None and (last or self._due(self.eval_interval, end)):
+      evaluate = self.val_data is not None and (last or self._due(self.eval_interval, end))
+      val_emit, run_hook = (), False
+      if evaluate:
         val_emit = self.summaries.new_tags('val', iteration.eval_scalars, end)
-        run_hook = self.summaries.others_new('val', iteration.eval_scalars, end)
-        evaluate = any(val_emit) or run_hook  # Not when all of it is on disk already.
+        run_hook = self.is_chief and self.summaries.others_new('val', iteration.eval_scalars, end)
       outcome = iteration(step, num_steps, self.summaries.x(end), interval_ends, train_emit,
-                          evaluate, val_emit)
+                          evaluate, val_emit, host_flags=(stop.requested, checkpoints.is_due(end)))
       if int(outcome.bad_step) >= 0:
         [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, outcome.watched.numpy())
                           if not math.isfinite(v)][:1]
-        raise NonFiniteError(int(outcome.bad_step), tag, float(value),
-                             checkpoints.manager.latest_checkpoint)
+        raise NonFiniteError(int(outcome.bad_step), tag, float(value), checkpoints.latest)
       step = end
-      if first_loop:
+      if first_loop and self.is_chief:
         self._save_operative_config(step)
-        first_loop = False
+      first_loop = False
       if interval_ends:
         final = _floats(outcome.train_values)
         self.summaries.log_train(step, final)
       if evaluate:
         final = self._after_evaluation(step, outcome.val_values, run_hook)
-      if last or stop.requested or checkpoints.is_due(step):
-        saved = checkpoints.save(step)
+      if self.replicas.multi_worker:  # Workers save and stop together, or wait forever.
+        stop_now, save_now = (bool(flag) for flag in outcome.host_flags.numpy())
+      else:  # Also a signal that came during the call.
+        stop_now, save_now = stop.requested, checkpoints.is_due(step)
+      if last or stop_now or save_now:
+        checkpoints.save(step)
         self.summaries.flush()
-        if stop.requested:
-          name = signal.Signals(stop.signal_number).name
-          raise Interrupted(name, stop.signal_number, step, saved)
+        if stop_now:
+          number = stop.signal_number or signal.SIGTERM  # Or the signal came to another worker.
+          raise Interrupted(signal.Signals(number).name, number, step, checkpoints.latest)
       self.summaries.maybe_flush()
     self.summaries.flush()
     return final
@@ -339,10 +386,24 @@ class Trainer:
   def _iteration(self) -> Iteration:
     """The loop's one `tf.function` (built once; building creates every variable)."""
     if self._iteration_fn is None:
-      self._iteration_fn = Iteration(
-          self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
-          self.summaries, self.global_step, self.check_finite, self.jit_compile)
+      with self.replicas.scope():
+        if self.replicas.distributed:
+          self._create_variables()
+        self._iteration_fn = Iteration(
+            self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
+            self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas)
     return self._iteration_fn
+
+  def _create_variables(self) -> None:
+    """Builds the model and the optimizer's slots before any replicated step.
+
+    A strategy cannot create variables inside a replicated step, so the
+    model runs once eagerly on a few examples (in inference mode, changing
+    nothing) and the optimizer builds its slots for the model's weights.
+    """
+    self.compute_loss(self.train_data.take(self.batch_size // self.replicas.num_replicas),
+                      training=False)
+    self.optimizer.build(self.model.trainable_variables)
 
   def _checkpoint_items(self) -> Dict[str, Any]:
     """Everything a resumed run needs to continue exactly.

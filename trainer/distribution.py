@@ -1,0 +1,204 @@
+"""tf.distribute strategies, named for gin, and how the Trainer runs steps on their replicas.
+
+One binding picks where a run trains; the .gin file stays the same:
+
+    Trainer.strategy = @mirrored_strategy                # all local GPUs
+    Trainer.strategy = @multi_worker_mirrored_strategy   # the cluster in TF_CONFIG
+
+Unbound (None), the run uses TensorFlow's default strategy: one device, with
+the on-device data and XLA-compiled loops of `trainer.loops`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import gin
+import tensorflow as tf
+from absl import logging
+
+from trainer.errors import ConfigError
+
+Scalars = Dict[str, tf.Tensor]
+
+
+@gin.configurable
+def mirrored_strategy(devices: Optional[Sequence[str]] = None,
+                      cpu_replicas: Optional[int] = None) -> tf.distribute.MirroredStrategy:
+  """Synchronous data parallelism over the devices of this machine.
+
+  Args:
+    devices: Device names, e.g. `['/gpu:0', '/gpu:1']`; None: every local GPU
+      (the CPU when there is none).
+    cpu_replicas: Split the CPU into this many logical devices and use them
+      as the replicas: no speed-up, but it runs the distributed code path on
+      a laptop (and in the tests). Only before TensorFlow has started.
+
+  Returns:
+    The strategy.
+  """
+  if cpu_replicas is not None:
+    devices = _split_cpu(cpu_replicas)
+  return tf.distribute.MirroredStrategy(devices)
+
+
+@gin.configurable
+def multi_worker_mirrored_strategy(communication: str = 'auto'
+                                   ) -> tf.distribute.MultiWorkerMirroredStrategy:
+  """Synchronous data parallelism over several machines (each with its local devices).
+
+  Every machine runs the same `main.py` command with its own `TF_CONFIG`
+  (the cluster, and this worker's index); worker 0 is the chief.
+
+  Args:
+    communication: Collective implementation: 'auto', 'ring' (gRPC) or
+      'nccl' (GPUs).
+
+  Returns:
+    The strategy.
+  """
+  implementation = tf.distribute.experimental.CommunicationImplementation[communication.upper()]
+  return tf.distribute.MultiWorkerMirroredStrategy(
+      communication_options=tf.distribute.experimental.CommunicationOptions(
+          implementation=implementation))
+
+
+def _split_cpu(replicas: int) -> list:
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  try:
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+  except RuntimeError:
+    raise ConfigError('mirrored_strategy.cpu_replicas must take effect before TensorFlow '
+                      'starts; build the strategy before running any TensorFlow op') from None
+  return [device.name for device in tf.config.list_logical_devices('CPU')]
+
+
+# Strategies whose execution model the Trainer's loops do not fit, and why.
+_UNSUPPORTED = {
+    'ParameterServerStrategy': 'it runs steps asynchronously through a ClusterCoordinator, '
+                               'while the Trainer runs synchronous in-graph loops',
+    'TPUStrategy': 'the loops time themselves and write summaries on the host inside the '
+                   'step function, which TPUs cannot run; untested here',
+}
+
+
+class Replicas:
+  """The Trainer's view of a strategy: its scope, its replicas, its workers.
+
+  Steps run once per replica on a shard of the global batch; their scalars
+  come back as one value: `mean` for a train step (replicas see equal
+  shards), `total` for an evaluation's weighted sums. Under the default
+  strategy each of these is the step itself.
+
+  Args:
+    strategy: A strategy factory (e.g. `@mirrored_strategy`), or None for
+      TensorFlow's default strategy (one device).
+
+  Raises:
+    ConfigError: The strategy is one the Trainer does not support.
+  """
+
+  def __init__(self, strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
+    self.strategy = strategy() if strategy is not None else tf.distribute.get_strategy()
+    kind = type(self.strategy).__name__
+    for unsupported, reason in _UNSUPPORTED.items():
+      if kind.startswith(unsupported):
+        raise ConfigError(f'Trainer.strategy: {kind} is not supported: {reason}. Use '
+                          '@mirrored_strategy or @multi_worker_mirrored_strategy')
+    self.distributed = self.strategy is not tf.distribute.get_strategy() or (
+        self.strategy.num_replicas_in_sync > 1)
+    resolver = getattr(self.strategy, 'cluster_resolver', None)
+    self.multi_worker = bool(resolver and resolver.cluster_spec().jobs)
+    self.task_type = resolver.task_type if self.multi_worker else None
+    self.task_id = resolver.task_id if self.multi_worker else 0
+    if self.distributed:
+      worker = f', {self.task_type} {self.task_id}' if self.multi_worker else ''
+      logging.info('Training on %d replicas with %s%s%s.', self.num_replicas, kind, worker,
+                   ' (chief)' if self.is_chief else '')
+
+  @property
+  def num_replicas(self) -> int:
+    """Replicas that train in sync, over all workers."""
+    return self.strategy.num_replicas_in_sync
+
+  @property
+  def is_chief(self) -> bool:
+    """Whether this process writes summaries, the operative config and checkpoints.
+
+    The chief is worker 0 (or the task named 'chief'); a single process is its own chief.
+    """
+    if not self.multi_worker:
+      return True
+    has_chief = 'chief' in self.strategy.cluster_resolver.cluster_spec().jobs
+    return self.task_type == 'chief' or (
+        not has_chief and self.task_type == 'worker' and self.task_id == 0)
+
+  def scope(self) -> Any:
+    """The strategy's scope: variables created under it are mirrored on every replica."""
+    return self.strategy.scope()
+
+  def per_replica_batch(self, global_batch: int, binding: str) -> int:
+    """The batch each replica gets of a global batch.
+
+    Raises:
+      ConfigError: The global batch does not split evenly among the replicas.
+    """
+    if global_batch % self.num_replicas:
+      raise ConfigError(f'{binding}={global_batch} is the global batch and must split evenly '
+                        f'among the {self.num_replicas} replicas; bind a multiple of '
+                        f'{self.num_replicas}')
+    return global_batch // self.num_replicas
+
+  def first_replica(self, step_fn: Callable[[Any], Scalars]) -> Callable[[Any], Scalars]:
+    """`step_fn` run on every replica; returns the first replica's outputs (to trace)."""
+    if not self.distributed:
+      return step_fn
+    return lambda batch: self.strategy.experimental_local_results(
+        self.strategy.run(step_fn, (batch,)))[0]
+
+  def mean(self, step_fn: Callable[[Any], Scalars]) -> Callable[[Any], Scalars]:
+    """`step_fn` run on every replica's shard; returns each scalar's mean over replicas."""
+    return self._reduced(step_fn, tf.distribute.ReduceOp.MEAN)
+
+  def total(self, step_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`step_fn` run on every replica's shard; returns each output's sum over replicas."""
+    return self._reduced(step_fn, tf.distribute.ReduceOp.SUM)
+
+  def _reduced(self, step_fn: Callable[[Any], Any], op: tf.distribute.ReduceOp
+               ) -> Callable[[Any], Any]:
+    if not self.distributed:
+      return step_fn
+
+    def replica_step(batch: Any) -> Any:
+      # Reduced in the replica context: one batched all-reduce, which works
+      # alike on one machine and on several (strategy.reduce of a worker's
+      # single replica's outputs does not).
+      # (tf.identity places each value on the replica's device: a variable
+      # read, e.g. the learning rate, has none, which the all-reduce needs.)
+      outputs = tf.nest.map_structure(lambda value: tf.identity(tf.cast(value, tf.float32)),
+                                      step_fn(batch))
+      return tf.distribute.get_replica_context().all_reduce(op, outputs)
+
+    def run(batch: Any) -> Any:
+      return self.strategy.experimental_local_results(self.strategy.run(replica_step, (batch,)))[0]
+    return run
+
+  def any_worker(self, flags: tf.Tensor) -> tf.Tensor:
+    """In the graph: which of the host `flags` (0/1) any worker raised.
+
+    Host decisions that change what the workers run together (stop now,
+    save now) must be the same on every worker, or their collectives would
+    wait for each other forever.
+    """
+    if not self.multi_worker:
+      return flags
+    summed = self.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, tf.identity(flags)))  # identity: on the replica's device.
+    return tf.minimum(self.strategy.experimental_local_results(summed)[0], 1.0)
+
+
+def replicas_in_sync() -> int:
+  """In a step: how many replicas run it at once (1 outside a strategy)."""
+  context = tf.distribute.get_replica_context()
+  return context.num_replicas_in_sync if context is not None else 1
