@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
@@ -70,12 +71,23 @@ class Checkpoints:
     try:
       path = self.manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as error:
+      self._remove_partial(step)
+      last = self.manager.latest_checkpoint
+      kept = f'the last saved one, {last}, is intact' if last else 'no checkpoint was saved before'
       raise CheckpointWriteError(
-          f'could not save the checkpoint of step {step} in {self.manager.directory} '
-          f'({_first_line(error)}); the last saved one, {self.manager.latest_checkpoint}, is '
-          'intact. Free disk space or fix permissions, then rerun to resume from it.') from None
+          f'checkpoint of step {step}: could not be saved in {self.manager.directory} '
+          f'({_op_reason(error)}); {kept}. Free disk space or fix permissions, then rerun to '
+          'resume from it.') from None
     self._last_save = time.monotonic()
     return path
+
+  def _remove_partial(self, step: int) -> None:
+    """Removes what a failed save of `step` left (TensorFlow's temporary files), if it can."""
+    for path in tf.io.gfile.glob(os.path.join(self.manager.directory, f'ckpt-{step}_temp*')):
+      try:
+        tf.io.gfile.rmtree(path)
+      except tf.errors.OpError:  # Whatever blocked the save may block this too; it is harmless.
+        pass
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint, if any.
@@ -146,6 +158,13 @@ def _shapes(path: str) -> Dict[str, Tuple[int, ...]]:
 def _unescape(key: str) -> str:
   """Undoes the checkpoint's escaping of '/' ('.S') and '.' ('..') in names."""
   return key.replace('..', '\0').replace('.S', '/').replace('\0', '.')
+
+
+def _op_reason(error: BaseException) -> str:
+  """The OS's reason in a TensorFlow error, without the op's name around it."""
+  line = _first_line(error)
+  line = re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', line)
+  return re.sub(r'\s*\[Op:\w+\]$', '', line)
 
 
 def _first_line(error: BaseException) -> str:
