@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
-from typing import Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import gin
 import pytest
@@ -40,3 +41,10 @@ def train_regression(model_dir: str, *bindings: str) -> trainer.Trainer:
   run = trainer.Trainer()
   run.train()
   return run
+
+
+def snapshot(directory) -> Dict[str, bytes]:
+  """Every file under `directory`, by relative path, with its bytes."""
+  root = pathlib.Path(directory)
+  return {str(path.relative_to(root)): path.read_bytes()
+          for path in sorted(root.rglob('*')) if path.is_file()}
