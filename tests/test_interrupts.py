@@ -127,9 +127,13 @@ def test_ctrl_c_twice_while_saving_leaves_no_corrupt_checkpoint(tmp_path):
           '--gin_param=Trainer.train_steps=200', '--gin_param=Trainer.checkpoint_every_n_steps=1',
           '--gin_param=Trainer.steps_per_loop=1', f"--gin_param=Trainer.model_dir='{tmp_path}'"]
   rng = random.Random(0)
+  state = tmp_path / 'checkpoints' / 'checkpoint'
   for _ in range(3):
+    saved_before = state.read_bytes() if state.exists() else b''
     process = start(args)
-    wait_for_file(tmp_path / 'checkpoints' / 'checkpoint', process)
+    while not state.exists() or state.read_bytes() == saved_before:  # Until this run saves.
+      assert process.poll() is None, process.stderr.read()[-3000:]
+      time.sleep(0.02)
     time.sleep(rng.uniform(0, 0.5))
     process.send_signal(signal.SIGINT)
     time.sleep(rng.uniform(0, 0.05))
