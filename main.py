@@ -2,9 +2,34 @@
 
 Example:
   python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
+
+Exit codes: 0 done; 1 an error (`error: ...` on stderr); 2 a --gin_file or
+--gin_param gin cannot use; 130 or 143 stopped by SIGINT or SIGTERM. With
+--verbosity=1 (or more) an error also prints its traceback.
 """
 
+import signal
 import sys
+from types import FrameType
+from typing import NoReturn, Optional
+
+SIGINT_EXIT = 128 + signal.SIGINT  # The shell's convention for "ended by a signal".
+
+
+def _exit_on_sigint(signal_number: int, frame: Optional[FrameType]) -> NoReturn:
+  """Ctrl-C outside the training loop (imports, start-up, the end): nothing to save."""
+  del signal_number, frame
+  print('stopped by SIGINT outside the training loop; nothing was being saved. '
+        'Rerun the same command to continue.', file=sys.stderr)
+  sys.exit(SIGINT_EXIT)
+
+
+# Before the slow imports (TensorFlow takes seconds), so Ctrl-C then is no traceback.
+# The Trainer's own handler takes over while it trains (trainer/stop_signals.py).
+signal.signal(signal.SIGINT, _exit_on_sigint)
+
+# pylint: disable=wrong-import-position
+import traceback
 
 from absl import app
 from absl import flags
@@ -27,23 +52,33 @@ flags.DEFINE_multi_string(
     'all --gin_file flags, in order, so the last one wins.')
 
 
+def _fail(message: str, exit_code: int) -> NoReturn:
+  """Prints `error: message` (and, at --verbosity=1 or more, the traceback) and exits."""
+  print(f'error: {message}', file=sys.stderr)
+  if logging.level_debug():
+    traceback.print_exc()
+  sys.exit(exit_code)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     config.parse(FLAGS.gin_file, FLAGS.gin_param)
-  except config.BadBinding as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)  # A usage error (the shell's convention).
+  except config.BadConfig as error:
+    _fail(str(error), 2)  # A usage error (the shell's convention).
   try:
     experiment.run_experiment(
         command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param))
   except errors.Interrupted as stop:
     logging.warning('%s', errors.user_message(stop))
-    sys.exit(128 + stop.signal_number)  # The shell's convention for "ended by a signal".
+    sys.exit(128 + stop.signal_number)
+  except KeyboardInterrupt:  # A second Ctrl-C: stop_signals.py stops at once.
+    print('stopped at once by a second SIGINT. Rerun the same command to resume from the last '
+          'checkpoint.', file=sys.stderr)
+    sys.exit(SIGINT_EXIT)
   except errors.TrainerError as error:
-    print(f'error: {errors.user_message(error)}', file=sys.stderr)
-    sys.exit(1)
+    _fail(errors.user_message(error), 1)
 
 
 if __name__ == '__main__':

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Dict, Optional
 
 import gin
@@ -35,7 +36,8 @@ def npz_images(split: str,
 
   Raises:
     DataError: `path` does not exist (the message says how to get MNIST or
-      bind another file), or the file has no array for `split`.
+      bind another file), cannot be read as an .npz, has no array for
+      `split`, or that array is not numbers.
   """
   if not os.path.isfile(path):
     raise DataError(
@@ -43,12 +45,19 @@ def npz_images(split: str,
         "(for MNIST: the mnist.npz that keras.datasets.mnist.load_data() caches in "
         '~/.keras/datasets/); nothing is downloaded at run time.')
   keys = keys or MNIST_KEYS
-  with np.load(path) as arrays:
-    key = keys.get(split)
-    if key not in arrays:
-      raise DataError(f'npz_images: {path!r} has no array {key!r} for split {split!r}; it has '
-                     f'{sorted(arrays.files)} (bind npz_images.keys)')
-    images = arrays[key]
+  try:
+    with np.load(path) as arrays:
+      key = keys.get(split)
+      if key not in arrays:
+        raise DataError(f'npz_images: {path!r} has no array {key!r} for split {split!r}; it has '
+                        f'{sorted(arrays.files)} (bind npz_images.keys)')
+      images = arrays[key]
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    raise DataError(f'npz_images: {path!r} cannot be read as an .npz file ({error}); bind '
+                    'npz_images.path to a file written by numpy.savez') from None
+  if not np.issubdtype(images.dtype, np.number):
+    raise DataError(f'npz_images: array {key!r} of {path!r} holds {images.dtype}, not numbers; '
+                    'bind npz_images.keys to an array of images')
   if scale is None:
     scale = 255.0 if np.issubdtype(images.dtype, np.integer) else 1.0
   return (images / scale).astype(np.float32)

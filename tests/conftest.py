@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import subprocess
 import sys
-from typing import Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import gin
 import pytest
@@ -80,3 +81,10 @@ def start_and_signal(args, signal_number, after_step, env=None):
       break
   lines.append(process.stderr.read())
   return process.wait(timeout=300), ''.join(lines)
+
+
+def snapshot(directory) -> Dict[str, bytes]:
+  """Every file under `directory`, by relative path, with its bytes."""
+  root = pathlib.Path(directory)
+  return {str(path.relative_to(root)): path.read_bytes()
+          for path in sorted(root.rglob('*')) if path.is_file()}

@@ -1,16 +1,103 @@
-"""Bad input gets one clear line, a non-zero exit, and costs no data."""
+"""Bad input gets one clear line, a non-zero exit, and costs no data.
 
-from tests.conftest import run_main
+Every bad command runs `main.py` on the `model_dir` of a real, finished
+short run, and checks that its files are byte for byte as they were.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_main, snapshot
+
+REGRESSION = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=None',
+              '--gin_param=Trainer.train_steps=20']
+# The VAE on a small local .npz (see npz_file).
+VAE_NPZ = ['--gin_file=vae.gin', '--gin_param=Trainer.data=@npz_images',
+           '--gin_param=Trainer.batch_size=32', '--gin_param=Trainer.train_epochs=None',
+           '--gin_param=Trainer.train_steps=4']
 
 
-def assert_clean_failure(result, *words):
-  assert result.returncode == 1, result.stderr[-2000:]
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """The model_dir of a finished 20-step regression run."""
+  model_dir = tmp_path_factory.mktemp('trained')
+  result = run_main([*REGRESSION, f"--gin_param=Trainer.model_dir='{model_dir}'"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (model_dir / 'checkpoints' / 'checkpoint').exists()
+  return model_dir
+
+
+def run_on(model_dir, args):
+  """Runs main.py with `args` on `model_dir`; checks that model_dir is unchanged."""
+  before = snapshot(model_dir)
+  result = run_main([*args, f"--gin_param=Trainer.model_dir='{model_dir}'"])
+  assert snapshot(model_dir) == before, result.stderr[-2000:]
+  return result
+
+
+def assert_clean_failure(result, *words, exit_code=1):
+  """One `error:` line holding every word, the exit code, no traceback."""
+  assert result.returncode == exit_code, result.stderr[-2000:]
   assert 'Traceback' not in result.stderr, result.stderr[-3000:]
   error = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
   assert len(error) == 1, result.stderr[-2000:]
   for word in words:
     assert word in error[0], error[0]
+  return error[0]
 
+
+# 1-3: the command line (exit 2).
+
+def test_a_missing_gin_file_says_where_it_was_looked_for(trained, tmp_path):
+  result = run_main(['--gin_file=nope.gin', f"--gin_param=Trainer.model_dir='{trained}'"],
+                    cwd=str(tmp_path))
+  assert_clean_failure(result, "--gin_file='nope.gin'", 'no such file', str(tmp_path / 'nope.gin'),
+                       'gin_configs/nope.gin', exit_code=2)
+
+
+def test_a_syntax_error_in_a_gin_file_names_file_and_line(trained, tmp_path):
+  bad = tmp_path / 'bad.gin'
+  bad.write_text("include 'regression.gin'\n\nTrainer.batch_size = 32 64\n")
+  result = run_on(trained, [f'--gin_file={bad}'])
+  assert_clean_failure(result, f'{bad}, line 3', 'Expected newline', exit_code=2)
+
+
+@pytest.mark.parametrize('binding, words', [
+    ('Trainr.batch_size = 8', ["No configurable matching 'Trainr'", "did you mean 'Trainer'"]),
+    ('Trainer.batchsize = 8', ["doesn't have a parameter named 'batchsize'",
+                               "did you mean 'batch_size'"]),
+])
+@pytest.mark.parametrize('given_in', ['file', 'flag'])
+def test_an_unknown_name_is_named_with_the_closest_known_one(trained, tmp_path, binding, words,
+                                                              given_in):
+  if given_in == 'file':
+    gin_file = tmp_path / 'typo.gin'
+    gin_file.write_text(f"include 'regression.gin'\n{binding}\n")
+    args, culprit = [f'--gin_file={gin_file}'], f'{gin_file}, line 2'
+  else:
+    args, culprit = [*REGRESSION, f'--gin_param={binding}'], f'--gin_param={binding!r}'
+  assert_clean_failure(run_on(trained, args), culprit, *words, exit_code=2)
+
+
+# 4: values (exit 1).
+
+@pytest.mark.parametrize('bindings, words', [
+    (["Trainer.batch_size='32'"], ['Trainer.batch_size', 'positive whole number', "'32'"]),
+    (['Trainer.batch_size=0'], ['Trainer.batch_size', 'positive whole number', '0']),
+    (['Trainer.train_steps=-5'], ['Trainer.train_steps', 'positive whole number', '-5']),
+    (['Trainer.checkpoint_every_n_steps=0'], ['Trainer.checkpoint_every_n_steps',
+                                             'positive whole number']),
+    (['Trainer.train_epochs=3'], ['give Trainer.train_steps or Trainer.train_epochs, not both']),
+    (['Trainer.train_steps=None'], ['give one of Trainer.train_steps or Trainer.train_epochs']),
+])
+def test_a_value_of_the_wrong_type_or_out_of_range_names_the_binding(trained, bindings, words):
+  result = run_on(trained, [*REGRESSION, *[f'--gin_param={b}' for b in bindings]])
+  assert_clean_failure(result, *words)
+
+
+# 5: model_dir.
 
 def test_a_model_dir_that_cannot_be_created(tmp_path):
   blocker = tmp_path / 'a_file'
@@ -22,16 +109,57 @@ def test_a_model_dir_that_cannot_be_created(tmp_path):
   assert blocker.read_text() == 'not a directory'
 
 
-def test_data_that_does_not_fit_the_model_names_the_shapes(tmp_path):
-  result = run_main(['--gin_file=vae.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
-                     '--gin_param=procedural_shapes.image_size=20',
-                     '--gin_param=procedural_shapes.num_train=256'])
-  assert_clean_failure(result, 'train_step fails on batches of float32(128, 20, 20)',
+# 6-7: data.
+
+def npz_file(path, train, val):
+  np.savez(path, x_train=train, x_test=val)
+  return path
+
+
+def images(n, size=28):
+  return np.random.default_rng(0).integers(0, 256, (n, size, size), dtype=np.uint8)
+
+
+@pytest.mark.parametrize('case', ['missing', 'corrupt', 'not numbers'])
+def test_a_data_file_that_is_missing_or_unreadable_is_named(trained, tmp_path, case):
+  path = tmp_path / 'images.npz'
+  if case == 'corrupt':
+    npz_file(path, images(64), images(32))
+    path.write_bytes(path.read_bytes()[:300])  # Cut short, as by a failed copy.
+  elif case == 'not numbers':
+    npz_file(path, np.array(['a'] * 64), images(32))
+  result = run_on(trained, [*VAE_NPZ, f"--gin_param=npz_images.path='{path}'"])
+  words = {'missing': ['no file at', 'Bind npz_images.path'],
+           'corrupt': ['cannot be read as an .npz file', 'npz_images.path'],
+           'not numbers': ["array 'x_train'", 'not numbers', 'npz_images.keys']}[case]
+  assert_clean_failure(result, 'npz_images', str(path), *words)
+
+
+def test_images_of_the_wrong_shape_are_named_by_shape(trained, tmp_path):
+  path = npz_file(tmp_path / 'images.npz', images(64, size=20), images(32, size=20))
+  result = run_on(trained, [*VAE_NPZ, f"--gin_param=npz_images.path='{path}'"])
+  assert_clean_failure(result, 'train_step fails on batches of float32(32, 20, 20)',
                        'Trainer.data', 'Trainer.model')
-  assert not (tmp_path / 'checkpoints').exists()
 
 
-def test_a_value_out_of_range_names_the_binding(tmp_path):
-  result = run_main(['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
-                     '--gin_param=Trainer.train_epochs=-3'])
-  assert_clean_failure(result, 'Trainer.train_epochs', 'positive whole number', '-3')
+def test_non_finite_data_is_found_when_asked(trained, tmp_path):
+  val = images(32).astype(np.float32) / 255
+  val[5, 3, 4] = np.nan
+  val[7, 0, 0] = np.inf
+  path = npz_file(tmp_path / 'images.npz', images(64), val)
+  args = [*VAE_NPZ, f"--gin_param=npz_images.path='{path}'"]
+  assert_clean_failure(run_on(trained, [*args, '--gin_param=Trainer.check_data_finite=True']),
+                       'Trainer.check_data_finite', "'val' split", '2 NaN or Inf',
+                       'index (5, 3, 4)')
+
+
+# 8: a checkpoint of another model.
+
+def test_a_checkpoint_of_another_model_is_refused_naming_the_variables(trained):
+  result = run_on(trained, [*REGRESSION, '--gin_param=Trainer.train_steps=40',
+                            '--gin_param=RegressionModel.hidden_units=20'])
+  error = assert_clean_failure(result, 'checkpoints/ckpt-20: holds another model',
+                               'use a new Trainer.model_dir', 'operative_config.gin')
+  details = result.stderr.split(error, 1)[1].splitlines()[1:]
+  assert re.match(r'  model_variables/0 \(regression_model/dense/kernel\): shape \(5, 10\) in the '
+                  r'checkpoint, \(5, 20\) now', details[0]), result.stderr[-2000:]

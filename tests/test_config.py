@@ -24,7 +24,7 @@ def test_a_file_in_the_working_directory_wins(tmp_path, monkeypatch):
 
 def test_missing_file_names_every_place_looked(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  with pytest.raises(FileNotFoundError) as error:
+  with pytest.raises(config.BadGinFile) as error:
     config.resolve('nope.gin')
   for place in config.candidates('nope.gin'):
     assert place in str(error.value)

@@ -207,4 +207,4 @@ def test_an_unknown_name_in_a_binding_names_the_flag():
     config.parse(['regression.gin'], ['Trainer.batch_size=8', 'Trainer.batchsize=8'])
   assert str(error.value) == (
       "--gin_param='Trainer.batchsize=8': Configurable 'Trainer' doesn't have a parameter "
-      "named 'batchsize'.")
+      "named 'batchsize'; did you mean 'batch_size' or 'eval_batch_size'?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
@@ -84,10 +85,13 @@ class Checkpoints:
       if self._scratch is not None:
         tf.io.gfile.rmtree(self._scratch)
     except (tf.errors.OpError, OSError) as error:
+      self._remove_partial(step)
+      last = self.latest
+      kept = f'the last saved one, {last}, is intact' if last else 'no checkpoint was saved before'
       raise CheckpointWriteError(
-          f'could not save the checkpoint of step {step} in {self.manager.directory} '
-          f'({_first_line(error)}); the last saved one, {self.latest}, is '
-          'intact. Free disk space or fix permissions, then rerun to resume from it.') from None
+          f'checkpoint of step {step}: could not be saved in {self.manager.directory} '
+          f'({_op_reason(error)}); {kept}. Free disk space or fix permissions, then rerun to '
+          'resume from it.') from None
     self._last_save = time.monotonic()
     return path
 
@@ -95,6 +99,14 @@ class Checkpoints:
   def latest(self) -> Optional[str]:
     """The newest checkpoint in `model_dir`, if any."""
     return self.chief_manager.latest_checkpoint
+
+  def _remove_partial(self, step: int) -> None:
+    """Removes what a failed save of `step` left (TensorFlow's temporary files), if it can."""
+    for path in tf.io.gfile.glob(os.path.join(self.manager.directory, f'ckpt-{step}_temp*')):
+      try:
+        tf.io.gfile.rmtree(path)
+      except tf.errors.OpError:  # Whatever blocked the save may block this too; it is harmless.
+        pass
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint, if any.
@@ -165,6 +177,13 @@ def _shapes(path: str) -> Dict[str, Tuple[int, ...]]:
 def _unescape(key: str) -> str:
   """Undoes the checkpoint's escaping of '/' ('.S') and '.' ('..') in names."""
   return key.replace('..', '\0').replace('.S', '/').replace('\0', '.')
+
+
+def _op_reason(error: BaseException) -> str:
+  """The OS's reason in a TensorFlow error, without the op's name around it."""
+  line = _first_line(error)
+  line = re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', line)
+  return re.sub(r'\s*\[Op:\w+\]$', '', line)
 
 
 def _first_line(error: BaseException) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import tokenize
 from typing import Any, Dict, List, Sequence
 
 import gin
 from gin import config_parser
+
+from trainer import gin_names
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIN_CONFIGS_DIR = os.path.join(PROJECT_DIR, 'gin_configs')
@@ -24,7 +27,11 @@ class _DropGinSearchMisses(logging.Filter):
     return record.module != 'resource_reader'
 
 
-class BadBinding(ValueError):
+class BadConfig(ValueError):
+  """A --gin_file or --gin_param gin cannot use: a usage mistake (main.py exits with 2)."""
+
+
+class BadBinding(BadConfig):
   """A binding gin cannot parse or apply, or its flag cannot take; the message names the flag.
 
   Args:
@@ -34,14 +41,47 @@ class BadBinding(ValueError):
   """
 
   def __init__(self, flag: str, binding: str, error: Exception):
-    if isinstance(error, SyntaxError):
-      where = f' (column {error.offset + 1})' if error.offset is not None else ''
-      message = error.msg + where
-    elif isinstance(error, tokenize.TokenError):  # An unclosed bracket or string.
-      message = f'{error.args[0]}: unclosed bracket or quote?'
-    else:  # gin's later lines repeat the binding, which the message starts with.
-      message = str(error).split('\n')[0]
-    super().__init__(f'{flag}={binding!r}: {message}')
+    super().__init__(f'{flag}={binding!r}: {_reason(error)}')
+
+
+class BadGinFile(BadConfig):
+  """A --gin_file that is missing, or that gin cannot parse or apply.
+
+  The message names the flag and, for an error inside a file (or a file it
+  includes), the file and line.
+
+  Args:
+    gin_file: The flag's value.
+    error: What gin raised; a str says what is wrong as it is.
+  """
+
+  def __init__(self, gin_file: str, error: Exception | str):
+    if isinstance(error, str):
+      where, reason = '', error
+    else:
+      where, reason = _location(error), _reason(error)
+    super().__init__(f'--gin_file={gin_file!r}: {where}{reason}')
+
+
+def _reason(error: Exception) -> str:
+  """gin's error in one line, with a close name for an unknown one."""
+  if isinstance(error, SyntaxError):
+    where = f' (column {error.offset + 1})' if error.offset is not None else ''
+    return error.msg + where
+  if isinstance(error, tokenize.TokenError):  # An unclosed bracket or string.
+    return f'{error.args[0]}: unclosed bracket or quote?'
+  # gin's later lines say where, which the flag or _location tells already.
+  first = str(error).split('\n')[0]
+  suggestion = gin_names.did_you_mean(first)
+  return first.rstrip('.') + suggestion if suggestion else first
+
+
+def _location(error: Exception) -> str:
+  """'FILE, line N: ' of an error gin raised while reading a file, if it says."""
+  if isinstance(error, SyntaxError) and error.filename:
+    return f'{error.filename}, line {error.lineno}: '
+  found = re.search(r'\n  In file "(.*)", line (\d+)', str(error))
+  return f'{found.group(1)}, line {found.group(2)}: ' if found else ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,23 +138,25 @@ def read_bindings(bindings: Sequence[str], flag: str = '--gin_param') -> Dict[st
 
 
 def candidates(gin_file: str) -> List[str]:
-  """Where a --gin_file is looked for, in order."""
+  """Where a --gin_file is looked for, in order (each place once)."""
   if os.path.isabs(gin_file):
     return [gin_file]
-  return [os.path.abspath(gin_file)] + [os.path.join(d, gin_file) for d in SEARCH_DIRS]
+  places = [os.path.abspath(gin_file)] + [os.path.join(d, gin_file) for d in SEARCH_DIRS]
+  return list(dict.fromkeys(places))
 
 
 def resolve(gin_file: str) -> str:
   """The path of a --gin_file: as given, else in the project or `gin_configs/`.
 
   Raises:
-    FileNotFoundError: No candidate exists; the message lists them all.
+    BadGinFile: No candidate exists; the message lists them all.
   """
   tried = candidates(gin_file)
   for path in tried:
     if os.path.isfile(path):
       return path
-  raise FileNotFoundError(f'gin file {gin_file!r} not found; looked for ' + ', '.join(tried))
+  raise BadGinFile(gin_file, 'no such file; looked for ' + ', '.join(tried) +
+                   '; give the path of a .gin file, or the name of one in gin_configs/')
 
 
 def parse(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
@@ -131,14 +173,21 @@ def parse(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
     gin_params: Bindings such as `Trainer.train_steps = 100`.
 
   Raises:
+    BadGinFile: A file is missing, or gin cannot parse or apply it (a
+      syntax error, an unknown name, a missing include or import); the
+      message names the file and line.
     BadBinding: gin cannot parse or apply one of `gin_params` (a syntax
       error, an unknown name); the message names it.
   """
   for directory in SEARCH_DIRS:
     gin.add_config_file_search_path(directory)
   logging.getLogger().addFilter(_DropGinSearchMisses())  # gin logs to the root logger.
-  gin.parse_config_files_and_bindings([resolve(f) for f in gin_files], None,
-                                      finalize_config=False)
+  paths = [resolve(f) for f in gin_files]  # All found before any is applied.
+  for gin_file, path in zip(gin_files, paths):  # One at a time, so an error can name its flag.
+    try:
+      gin.parse_config_file(path)
+    except (SyntaxError, tokenize.TokenError, ValueError, OSError, ImportError) as error:
+      raise BadGinFile(gin_file, error) from None
   for binding in gin_params:  # One at a time, so an error can name its flag.
     try:
       gin.parse_config(binding)

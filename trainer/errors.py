@@ -41,9 +41,9 @@ class CheckpointMismatchError(TrainerError):
     shown = list(mismatches[:10]) + ([f'... and {len(mismatches) - 10} more']
                                      if len(mismatches) > 10 else [])
     super().__init__(
-        f'checkpoint {path} does not match the configured model:\n  ' + '\n  '.join(shown) +
-        '\nUse a new Trainer.model_dir, or the bindings this run was started with '
-        '(its operative_config.gin).')
+        f'checkpoint {path}: holds another model than the configured one '
+        f'({len(mismatches)} difference(s), listed below); use a new Trainer.model_dir, or the '
+        'bindings this run was started with (its operative_config.gin)\n  ' + '\n  '.join(shown))
 
 
 class CheckpointWriteError(TrainerError):

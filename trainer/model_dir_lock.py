@@ -49,8 +49,9 @@ class ModelDirLock:
     self._file = handle
 
   def release(self) -> None:
-    """Drops the lock (the file stays; it is harmless once unlocked)."""
+    """Drops the lock; the file stays, emptied, so a run that fails leaves model_dir as it was."""
     if self._file is not None:
+      self._file.truncate(0)  # Before unlocking: the owner's line is only true while it holds it.
       fcntl.flock(self._file, fcntl.LOCK_UN)
       self._file.close()
       self._file = None

@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl import logging
 
 from trainer import data as data_lib
+from trainer import data_checks
 from trainer.checkpoints import Checkpoints
 from trainer.errors import ConfigError, DataError, Interrupted, NonFiniteError
 from trainer.model_dir_lock import ModelDirLock
@@ -91,6 +92,8 @@ class Trainer:
       under a strategy, replicated steps run as graphs.
     check_finite: Train scalars that must stay finite; the run stops at the
       first step where one is NaN or infinite.
+    check_data_finite: Check before training that the train and val splits
+      hold no NaN or Inf (`trainer.data_checks`); a DataError names the first.
     train_split: Split name passed to `data` for training.
     val_split: Split name passed to `data` for evaluation; None: no
       evaluation.
@@ -126,6 +129,7 @@ class Trainer:
                data_on_device: bool = True,
                jit_compile: bool = True,
                check_finite: Sequence[str] = ('loss',),
+               check_data_finite: bool = False,
                train_split: str = 'train',
                val_split: Optional[str] = 'val',
                strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
@@ -147,6 +151,7 @@ class Trainer:
     self.jit_compile = jit_compile and not self.replicas.distributed
     self.shuffle = shuffle
     self.data_on_device = data_on_device
+    data = data_checks.finite_checked(data) if check_data_finite else data
     with self.replicas.scope():  # Variables created under it are mirrored on every replica.
       # Saved in checkpoints, so a resumed run keeps its shuffle order.
       self.data_seed = tf.Variable(

@@ -1,0 +1,151 @@
+"""A write error while saving, and Ctrl-C in every phase: a clear stop, nothing corrupt."""
+
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from tests.conftest import MAIN, ROOT, run_main
+from tests.test_resume import tensorboard_steps, vae_args
+
+# Checkpoints of ~4 MB, saved every 20 steps, over a run far longer than the test.
+BIG_REGRESSION = ['--gin_file=regression.gin', '--gin_param=RegressionModel.hidden_units=50000',
+                  '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=100000',
+                  '--gin_param=Trainer.checkpoint_every_n_steps=20',
+                  '--gin_param=Trainer.eval_every_n_epochs=None',
+                  '--gin_param=SummaryManager.every_n_epochs=None',
+                  '--gin_param=SummaryManager.every_n_steps=20']
+
+
+def start(args):
+  return subprocess.Popen([sys.executable, MAIN, *args], cwd=ROOT, stderr=subprocess.PIPE,
+                          stdout=subprocess.DEVNULL, text=True)
+
+
+def wait_for_file(path, process, timeout=120):
+  deadline = time.monotonic() + timeout
+  while not os.path.exists(path):
+    assert process.poll() is None, process.stderr.read()[-3000:]
+    assert time.monotonic() < deadline, f'no {path}'
+    time.sleep(0.02)
+
+
+def assert_checkpoints_complete(model_dir):
+  """Every checkpoint `checkpoints/checkpoint` lists reads back in full."""
+  state = tf.train.get_checkpoint_state(str(model_dir / 'checkpoints'))
+  assert state is not None and state.all_model_checkpoint_paths
+  for path in state.all_model_checkpoint_paths:
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      reader.get_tensor(key)
+
+
+@pytest.mark.parametrize('obstacle', ['file too large', 'directory immutable'])
+def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, obstacle):
+  args = [*BIG_REGRESSION, f"--gin_param=Trainer.model_dir='{tmp_path}'"]
+  checkpoints = tmp_path / 'checkpoints'
+  process = start(args)
+  wait_for_file(checkpoints / 'checkpoint', process)  # Written once the first save is complete.
+  if obstacle == 'file too large':  # Writes past 1 MB fail with EFBIG (Python ignores SIGXFSZ).
+    resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+  else:
+    subprocess.run(['chattr', '+i', str(checkpoints)], check=True)
+  try:
+    stderr = process.stderr.read()
+    returncode = process.wait(timeout=300)
+  finally:
+    subprocess.run(['chattr', '-i', str(checkpoints)], check=True)
+  assert returncode == 1, stderr[-3000:]
+  assert 'Traceback' not in stderr
+  error = re.search(r'error: checkpoint of step (\d+): could not be saved in \S+ \((.*)\); the last '
+                    r'saved one, (\S+), is intact\. Free disk space', stderr)
+  assert error, stderr[-3000:]
+  step, reason, kept = int(error.group(1)), error.group(2), error.group(3)
+  assert ('File too large' if obstacle == 'file too large' else 'Operation not permitted') in reason
+  assert kept == tf.train.latest_checkpoint(str(checkpoints))
+  assert kept.endswith(f'ckpt-{step - 20}')
+  assert sorted(p.name for p in checkpoints.iterdir() if 'temp' in p.name) == []
+  assert_checkpoints_complete(tmp_path)
+  # With the obstacle gone, a rerun resumes from the checkpoint kept.
+  result = run_main([*args, '--gin_param=Trainer.train_steps=' + str(step + 20)])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'Resumed at step {step - 20}, ' in result.stderr
+
+
+def interrupt(args, pattern):
+  """Starts main.py, sends SIGINT once stderr matches `pattern`; returns (exit code, stderr)."""
+  process = start(args)
+  lines = []
+  for line in process.stderr:
+    lines.append(line)
+    if re.search(pattern, line):
+      process.send_signal(signal.SIGINT)
+      break
+  lines.append(process.stderr.read())
+  return process.wait(timeout=300), ''.join(lines)
+
+
+def assert_resumes_cleanly(model_dir, args):
+  """The rerun finishes; checkpoints read in full; TensorBoard reads each step once."""
+  result = run_main(args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  assert_checkpoints_complete(model_dir)
+  for split in ('train', 'val'):
+    for tag, steps in tensorboard_steps(model_dir / split).items():
+      if tag == 'operative_config':  # Text, written once, at the first loop's end.
+        continue
+      assert steps == sorted(set(steps)) and steps[-1] == 600, (split, tag, steps)
+
+
+@pytest.mark.parametrize('phase, pattern, message', [
+    # The first line TensorFlow logs while it is imported.
+    ('start-up', r'port\.cc', r'stopped by SIGINT outside the training loop'),
+    # XLA starts when the Trainer lowers the loops to HLO, while tracing them.
+    ('tracing', r'XLA service', r'stopped by SIGINT at step \d+; saved \S+ckpt-\d+\. Rerun'),
+    ('training', r'\] step \d+/', r'stopped by SIGINT at step \d+; saved \S+ckpt-\d+\. Rerun'),
+])
+def test_ctrl_c_stops_with_130_and_the_rerun_resumes(tmp_path, phase, pattern, message):
+  del phase  # In the test's name.
+  returncode, stderr = interrupt(vae_args(tmp_path), pattern)
+  assert returncode == 130, stderr[-3000:]
+  assert 'Traceback' not in stderr
+  assert re.search(message, stderr), stderr[-3000:]
+  assert_resumes_cleanly(tmp_path, vae_args(tmp_path))
+
+
+def test_ctrl_c_twice_while_saving_leaves_no_corrupt_checkpoint(tmp_path):
+  # Saving ~17 MB after every step: the second Ctrl-C lands in a save.
+  args = [*BIG_REGRESSION, '--gin_param=RegressionModel.hidden_units=200000',
+          '--gin_param=Trainer.train_steps=200', '--gin_param=Trainer.checkpoint_every_n_steps=1',
+          '--gin_param=Trainer.steps_per_loop=1', f"--gin_param=Trainer.model_dir='{tmp_path}'"]
+  rng = random.Random(0)
+  state = tmp_path / 'checkpoints' / 'checkpoint'
+  for _ in range(3):
+    saved_before = state.read_bytes() if state.exists() else b''
+    process = start(args)
+    while not state.exists() or state.read_bytes() == saved_before:  # Until this run saves.
+      assert process.poll() is None, process.stderr.read()[-3000:]
+      time.sleep(0.02)
+    time.sleep(rng.uniform(0, 0.5))
+    process.send_signal(signal.SIGINT)
+    time.sleep(rng.uniform(0, 0.05))
+    process.send_signal(signal.SIGINT)
+    stderr = process.stderr.read()
+    # A second Ctrl-C after the exit began (Python's shutdown restores the default handler)
+    # ends the process by the signal: the shell shows 130 either way.
+    assert process.wait(timeout=300) in (130, -signal.SIGINT), stderr[-3000:]
+    assert 'Traceback' not in stderr
+    assert re.search(r'stopped at once by a second SIGINT|stopped by SIGINT at step', stderr)
+    assert_checkpoints_complete(tmp_path)
+  result = run_main(args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(r'Resumed at step \d+', result.stderr)
+  assert_checkpoints_complete(tmp_path)
