@@ -176,8 +176,8 @@ def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -
   The one contender that reads the Trainer's internals, as they stand: a
   Trainer built from gin as main.py builds it, and its training data
   object (`Trainer.train_data`: arrays on the device, or the `tf.data`
-  pipeline), read through its `start(start_step)` and `next(state, step)` in
-  a `tf.function` while-loop of one epoch per call,
+  pipeline), read through its `start(step)` and `next(state, step)` in a
+  `tf.function` while-loop of one epoch per call (one segment: an epoch),
   compiled with XLA when the Trainer would (`Trainer.jit_compile` and the
   data's `compilable`). If those internals change, change this function.
   """

@@ -53,11 +53,17 @@ def test_evaluation_batches_keep_the_last_partial_batch_in_order():
 
 
 def read_batches(data, first_step, count):
-  """`count` training batches from 0-based step `first_step`, read as the train loop reads them."""
-  state = data.start(tf.constant(first_step, tf.int64))
+  """`count` training batches from 0-based step `first_step`, read as the train loop reads them.
+
+  A state from `start(step)` serves until `segment_end(step)`, then a new one starts.
+  """
   batches = []
+  segment_end = first_step
   for step in range(first_step, first_step + count):
-    batch, state = data.next(state, tf.constant(step, tf.int64))
+    step = tf.constant(step, tf.int64)
+    if step == segment_end:
+      state, segment_end = data.start(step), data.segment_end(step)
+    batch, state = data.next(state, step)
     batches.append(batch[0].numpy().tolist())
   return batches
 

@@ -101,9 +101,11 @@ class PipelineData:
     steps_per_epoch: Batches per epoch, or None when the size is unknown.
     compilable: False: iterator ops do not compile with XLA (the Trainer then
       compiles the step alone).
+    segmented: False: the iterator reads on across epochs.
   """
 
   compilable = False
+  segmented = False
 
   def __init__(self, examples: Examples, batch_size: int, training: bool,
                seed: Optional[int] = None, shuffle: bool = True):

@@ -31,9 +31,12 @@ class DistributedData:
     element_spec: The spec of one replica's batch.
     steps_per_epoch: Global batches per epoch, or None when the size is unknown.
     compilable: False: the loops run replicated steps as a graph.
+    segmented: False: the iterator reads on across epochs (a while loop
+      nested in another, around collectives, hung two workers).
   """
 
   compilable = False
+  segmented = False
 
   def __init__(self, replicas: Replicas, examples: data_lib.Examples, global_batch: int,
                training: bool, binding: str, shuffle: bool = True, on_device: bool = True):

@@ -4,11 +4,12 @@ Each loop is one `tf.function`. The scalars a step returns are summed in
 loop-carried tensors (not `tf.Variable`s updated per step), so the host does
 no work per step and the loop stays compilable by XLA. Batches come from a
 data object (`DeviceData`, `PipelineData` or `DistributedData`) with
-`start(start_step)` and `next(state, step)` for training, `fold(fn, state)`
-for evaluation, an `element_spec` and `compilable` (whether its batching ops
-compile with XLA). Under a tf.distribute strategy, the step functions given
-here already run on every replica and combine their scalars
-(`trainer.distribution.Replicas`).
+`start(step)` and `next(state, step)` for training (with `segmented`, a
+state from `start(step)` holds until `segment_end(step)` only),
+`fold(fn, state)` for evaluation, an `element_spec` and `compilable`
+(whether its batching ops compile with XLA). Under a tf.distribute strategy,
+the step functions given here already run on every replica and combine
+their scalars (`trainer.distribution.Replicas`).
 """
 
 from __future__ import annotations
@@ -109,20 +110,34 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     step_fn = _compiled(step_fn, True, 'train step', data.element_spec)
 
   def loop(start_step, num_steps):
-    state = data.start(start_step)
+    end = start_step + num_steps
     sums = {name: tf.constant(0.0) for name in names}
     bad_step = tf.constant(-1, tf.int64)
     watched = tf.zeros([len(watch)])
     # `while`, not `for i in tf.range(num_steps)`: under XLA the latter needs
     # num_steps at compile time and recompiles for every new loop length.
-    i = tf.constant(0, tf.int64)
-    while i < num_steps and bad_step < 0:
-      batch, state = data.next(state, start_step + i)
-      values = step_fn(batch)
-      sums = {name: total + tf.cast(values[name], tf.float32) for name, total in sums.items()}
-      watched = tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch else watched
-      i += 1
-      bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), bad_step, start_step + i)
+    step = start_step
+
+    def run_steps(state, segment_end, step, sums, bad_step, watched):
+      while step < segment_end and bad_step < 0:
+        batch, state = data.next(state, step)
+        values = step_fn(batch)
+        sums = {name: total + tf.cast(values[name], tf.float32) for name, total in sums.items()}
+        watched = (tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch
+                   else watched)
+        step += 1
+        bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), bad_step, step)
+      return step, sums, bad_step, watched
+
+    if not data.segmented:  # One state for the whole loop (an iterator).
+      _, sums, bad_step, watched = run_steps(data.start(step), end, step, sums, bad_step, watched)
+      return sums, bad_step, watched
+    while step < end and bad_step < 0:
+      # Segments (epochs, for DeviceData) keep the data state fixed, so the
+      # steps inside one read their batches without a branch per step.
+      step, sums, bad_step, watched = run_steps(
+          data.start(step), tf.minimum(end, data.segment_end(step)), step, sums, bad_step,
+          watched)
     return sums, bad_step, watched
 
   step_spec = tf.TensorSpec([], tf.int64)
