@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from tests.conftest import (MAIN, ROOT, final_state, logged_points, run_main,
                             start_and_signal)
+from trainer.distribution import mirrored_strategy
+from trainer.errors import ConfigError
 
 # Regression, 2000 steps (about 65 epochs, so loops cross epoch ends), with
 # summaries, evaluations and checkpoints at intervals that do not divide each other.
@@ -200,3 +202,22 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_they_resume(one_d
   assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
   assert all(f'Resumed at step {steps[0]}' in text for text in logs)
   assert_close_runs(model_dir, one_device)
+
+
+def test_a_tf_config_without_this_task_is_refused(tmp_path):
+  tf_config = json.dumps({'cluster': {'worker': ['127.0.0.1:1']},
+                          'task': {'type': 'worker', 'index': 3}})
+  result = run_main(args(tmp_path, *MULTI_WORKER), env={'TF_CONFIG': tf_config})
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert re.search(r'error: TF_CONFIG=.* does not name a cluster with this task in it '
+                   r'\(IndexError: .*\); set it to JSON such as \{"cluster"', result.stderr), \
+      result.stderr[-2000:]
+  assert sorted(p.name for p in tmp_path.iterdir()) == []  # Refused before writing anything.
+
+
+def test_cpu_replicas_after_tensorflow_started_are_refused():
+  tf.constant(1.0)  # TensorFlow has started in this process.
+  with pytest.raises(ConfigError, match=r'mirrored_strategy.cpu_replicas must take effect before '
+                                         r'TensorFlow starts'):
+    mirrored_strategy(cpu_replicas=2)

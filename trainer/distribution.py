@@ -11,6 +11,8 @@ the on-device data and XLA-compiled loops of `trainer.loops`.
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import gin
@@ -56,11 +58,35 @@ def multi_worker_mirrored_strategy(communication: str = 'auto'
 
   Returns:
     The strategy.
+
+  Raises:
+    ConfigError: TF_CONFIG is set but is not a cluster with this task in it,
+      or `communication` is unknown.
   """
-  implementation = tf.distribute.experimental.CommunicationImplementation[communication.upper()]
+  _check_tf_config()
+  kinds = tf.distribute.experimental.CommunicationImplementation
+  names = [name.lower() for name in kinds.__members__]
+  if communication.lower() not in names:
+    raise ConfigError(f'multi_worker_mirrored_strategy.communication is one of {names}, '
+                      f'not {communication!r}')
   return tf.distribute.MultiWorkerMirroredStrategy(
       communication_options=tf.distribute.experimental.CommunicationOptions(
-          implementation=implementation))
+          implementation=kinds[communication.upper()]))
+
+
+def _check_tf_config() -> None:
+  """A TF_CONFIG that is set must be JSON naming a cluster and this task in it."""
+  text = os.environ.get('TF_CONFIG')
+  if not text:
+    return  # No cluster: one worker, this machine.
+  try:
+    tf_config = json.loads(text)
+    task = tf_config['task']
+    _ = tf_config['cluster'][task['type']][int(task['index'])]  # This task's address.
+  except (ValueError, KeyError, IndexError, TypeError) as error:
+    raise ConfigError(
+        f'TF_CONFIG={text!r} does not name a cluster with this task in it '
+        f'({type(error).__name__}: {error}); set it to JSON such as {_TF_CONFIG_EXAMPLE}') from None
 
 
 def _split_cpu(replicas: int) -> list:
@@ -73,6 +99,9 @@ def _split_cpu(replicas: int) -> list:
                       'starts; build the strategy before running any TensorFlow op') from None
   return [device.name for device in tf.config.list_logical_devices('CPU')]
 
+
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
 
 # Strategies whose execution model the Trainer's loops do not fit, and why.
 _UNSUPPORTED = {
