@@ -90,15 +90,14 @@ def input_pipeline(examples: Examples,
   return dataset
 
 
-class PipelineData:
-  """One split through `input_pipeline`, read in the graph by the Trainer's loops.
+class IteratorData:
+  """Training batches from an iterator, evaluation batches from a finite data set.
 
-  Training reads one iterator over the repeated data set, whose position
-  (shuffle buffer included) is saved in checkpoints; evaluation iterates the
-  finite data set afresh each time.
+  What `PipelineData` and `DistributedData` share: the loops read training
+  batches with `next` (the iterator knows its position, so there is no
+  state) and fold over `self._finite` for evaluation.
 
   Attributes:
-    steps_per_epoch: Batches per epoch, or None when the size is unknown.
     compilable: False: iterator ops do not compile with XLA (the Trainer then
       compiles the step alone).
     segmented: False: the iterator reads on across epochs.
@@ -106,25 +105,9 @@ class PipelineData:
 
   compilable = False
   segmented = False
-
-  def __init__(self, examples: Examples, batch_size: int, training: bool,
-               seed: Optional[int] = None, shuffle: bool = True):
-    """Builds the pipeline (see `input_pipeline` for the arguments)."""
-    self.dataset = input_pipeline(examples, batch_size, training, seed=seed, shuffle=shuffle)
-    self._examples = examples
-    self.element_spec = self.dataset.element_spec
-    size = num_examples(examples)
-    self.steps_per_epoch = None if size is None else (
-        size // batch_size if training else -(-size // batch_size))
-    self._iterator = iter(self.dataset) if training else None
-
-  def checkpoint_items(self) -> Dict[str, Any]:
-    """The training iterator, so a resumed run continues where it stopped."""
-    return {'train_data': self._iterator} if self._iterator is not None else {}
-
-  def seek(self, step: int, seed: int) -> None:
-    """Nothing: the iterator, restored from the checkpoint, knows where it is."""
-    del step, seed
+  _iterator: Any = None
+  _finite: Any = None
+  _examples: Examples
 
   def start(self, start_step: tf.Tensor) -> tf.Tensor:
     """In the graph: no state to start from; the iterator knows where it is."""
@@ -137,11 +120,43 @@ class PipelineData:
     return next(self._iterator), state
 
   def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
-    """In the graph: `state = fn(state, batch)` over every batch."""
-    for batch in self.dataset:
+    """In the graph: `state = fn(state, batch)` over every evaluation batch."""
+    for batch in self._finite:
       state = fn(state, batch)
     return state
 
   def take(self, n: int) -> Any:
     """The first `n` examples of the split as one batch (eagerly)."""
     return first_batch(self._examples, n)
+
+
+class PipelineData(IteratorData):
+  """One split through `input_pipeline`, read in the graph by the Trainer's loops.
+
+  Training reads one iterator over the repeated data set, whose position
+  (shuffle buffer included) is saved in checkpoints; evaluation iterates the
+  finite data set afresh each time.
+
+  Attributes:
+    steps_per_epoch: Batches per epoch, or None when the size is unknown.
+  """
+
+  def __init__(self, examples: Examples, batch_size: int, training: bool,
+               seed: Optional[int] = None, shuffle: bool = True):
+    """Builds the pipeline (see `input_pipeline` for the arguments)."""
+    self.dataset = input_pipeline(examples, batch_size, training, seed=seed, shuffle=shuffle)
+    self._examples = examples
+    self.element_spec = self.dataset.element_spec
+    size = num_examples(examples)
+    self.steps_per_epoch = None if size is None else (
+        size // batch_size if training else -(-size // batch_size))
+    self._iterator = iter(self.dataset) if training else None
+    self._finite = self.dataset
+
+  def checkpoint_items(self) -> Dict[str, Any]:
+    """The training iterator, so a resumed run continues where it stopped."""
+    return {'train_data': self._iterator} if self._iterator is not None else {}
+
+  def seek(self, step: int, seed: int) -> None:
+    """Nothing: the iterator, restored from the checkpoint, knows where it is."""
+    del step, seed

@@ -15,7 +15,7 @@ starts the pipeline at the batch of that step (array splits jump there; a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import tensorflow as tf
 
@@ -24,19 +24,16 @@ from trainer.device_data import DeviceData, is_arrays
 from trainer.distribution import Replicas
 
 
-class DistributedData:
+class DistributedData(data_lib.IteratorData):
   """One split, sharded among a strategy's replicas (see the module docstring).
+
+  Not `segmented` (see `IteratorData`): besides, a while loop nested in
+  another, around collectives, hung two workers.
 
   Attributes:
     element_spec: The spec of one replica's batch.
     steps_per_epoch: Global batches per epoch, or None when the size is unknown.
-    compilable: False: the loops run replicated steps as a graph.
-    segmented: False: the iterator reads on across epochs (a while loop
-      nested in another, around collectives, hung two workers).
   """
-
-  compilable = False
-  segmented = False
 
   def __init__(self, replicas: Replicas, examples: data_lib.Examples, global_batch: int,
                training: bool, binding: str, shuffle: bool = True, on_device: bool = True):
@@ -56,7 +53,6 @@ class DistributedData:
     self._examples = examples
     self._global_batch = global_batch
     self._shuffle = shuffle
-    self._iterator = None
     self._arrays: Optional[DeviceData] = None
     if training and on_device and is_arrays(examples):
       with tf.device('/cpu:0'):  # Read by tf.data, on the host.
@@ -64,7 +60,7 @@ class DistributedData:
     size = data_lib.num_examples(examples)
     self.steps_per_epoch = None if size is None else (
         size // global_batch if training else -(-size // global_batch))
-    self._eval = None if training else self._distribute(
+    self._finite = None if training else self._distribute(
         lambda: data_lib.input_pipeline(examples, global_batch, training=False))
     sample = self._global_batches(0, seed=0) if training else data_lib.input_pipeline(
         examples, global_batch, training=False)
@@ -100,23 +96,3 @@ class DistributedData:
       seed: The data seed (restored with the checkpoint).
     """
     self._iterator = iter(self._distribute(lambda: self._global_batches(step, seed)))
-
-  def start(self, start_step: tf.Tensor) -> tf.Tensor:
-    """In the graph: no state; the iterator knows where it is."""
-    del start_step
-    return tf.constant(0)
-
-  def next(self, state: tf.Tensor, step: tf.Tensor) -> Tuple[Any, tf.Tensor]:
-    """In the graph: the next global batch, as per-replica batches."""
-    del step
-    return next(self._iterator), state
-
-  def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
-    """In the graph: `state = fn(state, batch)` over every batch (evaluation)."""
-    for batch in self._eval:
-      state = fn(state, batch)
-    return state
-
-  def take(self, n: int) -> Any:
-    """The first `n` examples of the split as one batch (eagerly, on the host)."""
-    return data_lib.first_batch(self._examples, n)
