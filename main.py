@@ -3,15 +3,16 @@
 Example:
   python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
 
-Exit codes: 0 done; 1 an error (`error: ...` on stderr); 2 a --gin_file or
---gin_param gin cannot use; 130 or 143 stopped by SIGINT or SIGTERM. With
---verbosity=1 (or more) an error also prints its traceback.
+Exit codes: 0 done; 1 an error (`error: ...` on stderr); 2 a command-line
+mistake (an unknown flag, a stray argument, a --gin_file or --gin_param gin
+cannot use); 130 or 143 stopped by SIGINT or SIGTERM. With --verbosity=1
+(or more) an error also prints its traceback.
 """
 
 import signal
 import sys
 from types import FrameType
-from typing import NoReturn, Optional
+from typing import List, NoReturn, Optional
 
 SIGINT_EXIT = 128 + signal.SIGINT  # The shell's convention for "ended by a signal".
 
@@ -34,6 +35,7 @@ import traceback
 from absl import app
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
 import models  # pylint: disable=unused-import  (registers the models with gin)
 from trainer import config
@@ -60,9 +62,20 @@ def _fail(message: str, exit_code: int) -> NoReturn:
   sys.exit(exit_code)
 
 
+def _parse_flags(argv: List[str]) -> List[str]:
+  """absl's flag parsing, with a mistake as one line and exit code 2 (a usage error)."""
+  try:
+    remaining = FLAGS(argv)
+  except flags.Error as error:
+    _fail(f'{error}; see --helpfull', 2)
+  if len(remaining) > 1:
+    _fail(f'unexpected arguments: {" ".join(remaining[1:])}; every setting is a --gin_file or '
+          'a --gin_param', 2)
+  return remaining
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  del argv  # Checked by _parse_flags.
   try:
     config.parse(FLAGS.gin_file, FLAGS.gin_param)
   except config.BadConfig as error:
@@ -79,7 +92,11 @@ def main(argv):
     sys.exit(SIGINT_EXIT)
   except errors.TrainerError as error:
     _fail(errors.user_message(error), 1)
+  except tf.errors.UnavailableError as error:  # A cluster's worker stopped or is unreachable.
+    reason = str(error).strip().splitlines()[0][:300]
+    _fail(f'another worker of the cluster stopped or cannot be reached ({reason}); see its log, '
+          'then rerun every worker to resume', 1)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

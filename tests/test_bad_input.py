@@ -57,6 +57,15 @@ def test_a_missing_gin_file_says_where_it_was_looked_for(trained, tmp_path):
                        'gin_configs/nope.gin', exit_code=2)
 
 
+@pytest.mark.parametrize('args, words', [
+    (['--gin_fil=regression.gin'], ["Unknown command line flag 'gin_fil'", 'gin_file']),
+    (['--gin_file=regression.gin', 'regression.gin'],
+     ['unexpected arguments: regression.gin', '--gin_file or a --gin_param']),
+])
+def test_an_unknown_flag_or_a_stray_argument_is_a_usage_error(trained, args, words):
+  assert_clean_failure(run_on(trained, args), *words, exit_code=2)
+
+
 def test_a_syntax_error_in_a_gin_file_names_file_and_line(trained, tmp_path):
   bad = tmp_path / 'bad.gin'
   bad.write_text("include 'regression.gin'\n\nTrainer.batch_size = 32 64\n")
@@ -91,6 +100,9 @@ def test_an_unknown_name_is_named_with_the_closest_known_one(trained, tmp_path, 
                                              'positive whole number']),
     (['Trainer.train_epochs=3'], ['give Trainer.train_steps or Trainer.train_epochs, not both']),
     (['Trainer.train_steps=None'], ['give one of Trainer.train_steps or Trainer.train_epochs']),
+    (['Trainer.strategy=@mirrored_strategy()'],
+     ['Trainer.strategy must be a class or factory',
+      'bind @mirrored_strategy without parentheses']),
 ])
 def test_a_value_of_the_wrong_type_or_out_of_range_names_the_binding(trained, bindings, words):
   result = run_on(trained, [*REGRESSION, *[f'--gin_param={b}' for b in bindings]])

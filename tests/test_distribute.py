@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import (MAIN, ROOT, final_state, logged_points, run_main,
+from tests.conftest import (MAIN, ROOT, final_state, logged_points, run_main, snapshot,
                             start_and_signal)
 from trainer.distribution import mirrored_strategy
 from trainer.errors import ConfigError
@@ -131,14 +131,15 @@ def test_mirrored_nan_stops_with_the_last_good_checkpoint(tmp_path):
   assert error.group(2).endswith('ckpt-250')
 
 
-def test_a_global_batch_that_does_not_split_among_replicas_is_refused(tmp_path):
-  result = run_main(args(tmp_path, *MIRRORED, '--gin_param=Trainer.batch_size=33'))
+def test_a_global_batch_that_does_not_split_among_replicas_is_refused(mirrored):
+  before = snapshot(mirrored)
+  result = run_main(args(mirrored, *MIRRORED, '--gin_param=Trainer.batch_size=33'))
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
   assert re.search(r'error: Trainer.batch_size=33 is the global batch and must split evenly '
                    r'among the 2 replicas; bind a multiple of 2', result.stderr), \
       result.stderr[-2000:]
-  assert not (tmp_path / 'checkpoints').exists()
+  assert snapshot(mirrored) == before
 
 
 def free_ports(count):
@@ -221,3 +222,25 @@ def test_cpu_replicas_after_tensorflow_started_are_refused():
   with pytest.raises(ConfigError, match=r'mirrored_strategy.cpu_replicas must take effect before '
                                          r'TensorFlow starts'):
     mirrored_strategy(cpu_replicas=2)
+
+
+def test_a_worker_that_fails_stops_the_other_with_one_line(tmp_path):
+  # Worker 1 cannot write its model_dir, so it stops while worker 0 waits for it.
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('')
+  cluster = {'worker': [f'127.0.0.1:{port}' for port in free_ports(2)]}
+  workers = []
+  for index, model_dir in enumerate([tmp_path / 'run', blocker / 'run']):
+    tf_config = json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': index}})
+    workers.append(subprocess.Popen(
+        [sys.executable, MAIN, *args(model_dir, *MULTI_WORKER)], cwd=ROOT, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, 'TF_CONFIG': tf_config}))
+  stderrs = [worker.communicate(timeout=300)[1] for worker in workers]
+  assert [worker.returncode for worker in workers] == [1, 1], stderrs[0][-2000:]
+  for stderr in stderrs:
+    assert 'Traceback' not in stderr, stderr[-3000:]
+  assert re.search(r'error: Trainer.model_dir .* cannot be created or written', stderrs[1])
+  assert re.search(r'error: another worker of the cluster stopped or cannot be reached \(.*\); '
+                   r'see its log, then rerun every worker to resume', stderrs[0]), \
+      stderrs[0][-2000:]

@@ -47,6 +47,7 @@ def assert_checkpoints_complete(model_dir):
       reader.get_tensor(key)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason='chattr +i needs root')
 @pytest.mark.parametrize('obstacle', ['file too large', 'directory immutable'])
 def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, obstacle):
   args = [*BIG_REGRESSION, f"--gin_param=Trainer.model_dir='{tmp_path}'"]
@@ -61,6 +62,7 @@ def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, ob
     stderr = process.stderr.read()
     returncode = process.wait(timeout=300)
   finally:
+    process.kill()  # Had the obstacle failed to stop it, it would train on for 100,000 steps.
     subprocess.run(['chattr', '-i', str(checkpoints)], check=True)
   assert returncode == 1, stderr[-3000:]
   assert 'Traceback' not in stderr

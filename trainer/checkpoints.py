@@ -84,8 +84,10 @@ class Checkpoints:
       path = self.manager.save(checkpoint_number=step)
       if self._scratch is not None:
         tf.io.gfile.rmtree(self._scratch)
-    except (tf.errors.OpError, OSError) as error:
+    except BaseException as error:  # Ctrl-C too: no temporary files left behind.
       self._remove_partial(step)
+      if not isinstance(error, (tf.errors.OpError, OSError)):
+        raise
       last = self.latest
       kept = f'the last saved one, {last}, is intact' if last else 'no checkpoint was saved before'
       raise CheckpointWriteError(
@@ -97,8 +99,8 @@ class Checkpoints:
 
   @property
   def latest(self) -> Optional[str]:
-    """The newest checkpoint in `model_dir`, if any."""
-    return self.chief_manager.latest_checkpoint
+    """The newest checkpoint in `model_dir`, if any (read afresh: the chief may have saved)."""
+    return tf.train.latest_checkpoint(self.chief_manager.directory)
 
   def _remove_partial(self, step: int) -> None:
     """Removes what a failed save of `step` left (TensorFlow's temporary files), if it can."""

@@ -43,9 +43,10 @@ def check_finite(examples: data_lib.Examples, split: str) -> None:
       index of the first.
   """
   if isinstance(examples, tf.data.Dataset):
-    if int(examples.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
-      logging.warning('Trainer.check_data_finite: the %r split is an infinite tf.data.Dataset; '
-                      'not checked.', split)
+    if int(examples.cardinality()) in (int(tf.data.INFINITE_CARDINALITY),
+                                       int(tf.data.UNKNOWN_CARDINALITY)):
+      logging.warning('Trainer.check_data_finite: the %r split is a tf.data.Dataset of infinite '
+                      'or unknown size; not checked.', split)
       return
     chunks = _dataset_chunks(examples)
   else:

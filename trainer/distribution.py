@@ -121,15 +121,14 @@ class Replicas:
   strategy each of these is the step itself.
 
   Args:
-    strategy: A strategy factory (e.g. `@mirrored_strategy`), or None for
-      TensorFlow's default strategy (one device).
+    strategy: A strategy, or None for TensorFlow's default strategy (one device).
 
   Raises:
     ConfigError: The strategy is one the Trainer does not support.
   """
 
-  def __init__(self, strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
-    self.strategy = strategy() if strategy is not None else tf.distribute.get_strategy()
+  def __init__(self, strategy: Optional[tf.distribute.Strategy] = None):
+    self.strategy = strategy or tf.distribute.get_strategy()
     kind = type(self.strategy).__name__
     for unsupported, reason in _UNSUPPORTED.items():
       if kind.startswith(unsupported):

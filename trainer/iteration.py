@@ -105,22 +105,22 @@ class Iteration:
     Returns:
       The outcome, as device tensors.
     """
-    began = time.perf_counter()
-    return Outcome(*self._function(
-        tf.constant(began, tf.float64),
-        tf.constant(start_step, tf.int64), tf.constant(num_steps, tf.int64),
-        tf.constant(x, tf.int64), interval_ends,
-        _mask(train_emit, len(self._summaries.train_tags)), evaluate,
-        _mask(val_emit, len(self.eval_scalars)),
-        tf.constant(host_flags, tf.float32, shape=[len(host_flags)])))
+    args = (tf.constant(start_step, tf.int64), tf.constant(num_steps, tf.int64),
+            tf.constant(x, tf.int64), interval_ends,
+            _mask(train_emit, len(self._summaries.train_tags)), evaluate,
+            _mask(val_emit, len(self.eval_scalars)),
+            tf.constant(host_flags, tf.float32, shape=[len(host_flags)]))
+    return Outcome(*self._function(*args))
 
-  def _run(self, began, start_step, num_steps, x, interval_ends, train_emit, evaluate, val_emit,
+  def _run(self, start_step, num_steps, x, interval_ends, train_emit, evaluate, val_emit,
            host_flags):
-    # Timed from the call to the train loop's end, on one clock: the host's
-    # before the call, read again in the graph (one read per call, not two:
-    # a read costs ~0.15 ms). The read depends on nothing the loop computes,
-    # so a control dependency orders it.
-    sums, bad_step, watched = self._train_loop(start_step, num_steps)
+    # Timed in the graph around the train loop: not tracing, nor setting up a
+    # new graph (a host clock before the call would count both), nor the
+    # evaluation. Clock reads depend on nothing the loop computes, so
+    # control dependencies order them.
+    began = _clock()
+    with tf.control_dependencies([began]):
+      sums, bad_step, watched = self._train_loop(start_step, num_steps)
     with tf.control_dependencies([bad_step, *sums.values()]):
       seconds = _clock() - began
     self._summaries.accumulate(sums, num_steps, seconds)
@@ -129,7 +129,11 @@ class Iteration:
     train_values = self._summaries.write_train(x, ok, train_emit) if interval_ends else {}
     val_values = {}
     if evaluate:  # Not under tf.cond(ok): a cluster cannot start iterating data in a branch.
-      val_values = self._summaries.write_val(x, self._eval_loop(), tf.logical_and(val_emit, ok))
+      # After the clock read: nothing else keeps the evaluation (and its first
+      # compilation) out of the time of the train loop.
+      with tf.control_dependencies([seconds]):
+        means = self._eval_loop()
+      val_values = self._summaries.write_val(x, means, tf.logical_and(val_emit, ok))
     return train_values, val_values, bad_step, watched, self._replicas.any_worker(host_flags)
 
 

@@ -49,9 +49,9 @@ class SummaryManager:
   step. Beside the scalars the train step returns, the train writer gets:
 
   - `steps_per_second` and `examples_per_second`: training throughput over
-    the interval, timed from each call to the end of its train loop (not
-    evaluation, checkpointing, writing, or host work between calls; the
-    first intervals include tracing and XLA's compilation);
+    the interval, timed inside the graph around the train loops only (not
+    evaluation, checkpointing, writing or tracing; the first interval
+    includes XLA's compilation);
   - `learning_rate`: the mean rate the optimizer applied over the interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the

@@ -137,7 +137,9 @@ class Trainer:
                     eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                     steps_per_epoch=steps_per_epoch,
                     max_checkpoints_to_keep=max_checkpoints_to_keep)
-    self.replicas = Replicas(strategy)  # First: a strategy must exist before TensorFlow starts.
+    # First: a strategy must exist before TensorFlow starts.
+    self.replicas = Replicas(None if strategy is None else _build(
+        strategy, tf.distribute.Strategy, 'Trainer.strategy', '@mirrored_strategy'))
     self.model_dir = model_dir
     _check_writable(model_dir)  # Before any work.
     self.batch_size = batch_size
@@ -455,7 +457,8 @@ def _build(factory: Any, kind: type, binding: str, example: str) -> Any:
 
 def _check_writable(model_dir: str) -> None:
   """Creates `model_dir` if needed and checks that files can be written in it."""
-  probe = os.path.join(model_dir, '.write_test')
+  # One name per process: the workers of a cluster probe the same directory at once.
+  probe = os.path.join(model_dir, f'.write_test.{os.getpid()}')
   try:
     tf.io.gfile.makedirs(model_dir)
     with tf.io.gfile.GFile(probe, 'w') as f:
