@@ -311,7 +311,7 @@ class Trainer:
 
   @property
   def is_chief(self) -> bool:
-    """Whether this process writes to `model_dir` (always, but on a cluster's other workers)."""
+    """Whether this process writes `model_dir`: a single process does; on a cluster, the chief."""
     return self.replicas.is_chief
 
   def _train(self, stop: StopRequests, on_start: Optional[Callable[[], None]]) -> Dict[str, float]:
