@@ -13,10 +13,11 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from trainer import binding_checks
 from trainer import data as data_lib
 from trainer import data_checks
 from trainer.checkpoints import Checkpoints
-from trainer.errors import ConfigError, DataError, Interrupted, NonFiniteError
+from trainer.errors import DataError, Interrupted, NonFiniteError
 from trainer.model_dir_lock import ModelDirLock
 from trainer.stop_signals import StopRequests
 from trainer.device_data import DeviceData, is_arrays
@@ -133,15 +134,15 @@ class Trainer:
                train_split: str = 'train',
                val_split: Optional[str] = 'val',
                strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
-    _check_positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
+    binding_checks.positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
                     eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                     steps_per_epoch=steps_per_epoch,
                     max_checkpoints_to_keep=max_checkpoints_to_keep)
     # First: a strategy must exist before TensorFlow starts.
-    self.replicas = Replicas(None if strategy is None else _build(
+    self.replicas = Replicas(None if strategy is None else binding_checks.built(
         strategy, tf.distribute.Strategy, 'Trainer.strategy', '@mirrored_strategy'))
     self.model_dir = model_dir
-    _check_writable(model_dir)  # Before any work.
+    binding_checks.writable_model_dir(model_dir)  # Before any work.
     self.batch_size = batch_size
     if seed is not None:
       keras.utils.set_random_seed(seed)
@@ -189,8 +190,8 @@ class Trainer:
     self.check_finite = tuple(check_finite)
 
     with self.replicas.scope():
-      self.model = _build(model, keras.Model, 'Trainer.model', '@RegressionModel')
-      self.optimizer = _build(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer',
+      self.model = binding_checks.built(model, keras.Model, 'Trainer.model', '@RegressionModel')
+      self.optimizer = binding_checks.built(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer',
                               '@adam')
       self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps,
                                       batch_size)
@@ -442,36 +443,3 @@ class Trainer:
 
 def _floats(values: Scalars) -> Dict[str, float]:
   return {name: float(value) for name, value in values.items()}
-
-
-def _build(factory: Any, kind: type, binding: str, example: str) -> Any:
-  """Calls a class or factory bound in gin and checks what it returns."""
-  if isinstance(factory, kind) or not callable(factory):
-    raise ConfigError(f'{binding} must be a class or factory that the Trainer calls, not an '
-                    f'instance: bind {example} without parentheses')
-  built = factory()
-  if not isinstance(built, kind):
-    raise ConfigError(f'{binding} built a {type(built).__name__}, not a {kind.__name__}')
-  return built
-
-
-def _check_writable(model_dir: str) -> None:
-  """Creates `model_dir` if needed and checks that files can be written in it."""
-  # One name per process: the workers of a cluster probe the same directory at once.
-  probe = os.path.join(model_dir, f'.write_test.{os.getpid()}')
-  try:
-    tf.io.gfile.makedirs(model_dir)
-    with tf.io.gfile.GFile(probe, 'w') as f:
-      f.write('')
-    tf.io.gfile.remove(probe)
-  except (tf.errors.OpError, OSError) as error:
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    raise ConfigError(f'Trainer.model_dir {model_dir!r} cannot be created or written ({reason}); '
-                      'bind a writable directory') from None
-
-
-def _check_positive(**values: Optional[int]) -> None:
-  for name, value in values.items():
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 1):
-      raise ConfigError(f'Trainer.{name} must be a positive whole number, not {value!r}')

@@ -1,0 +1,63 @@
+"""Checks of the values bound to the Trainer, before it does any work."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import tensorflow as tf
+
+from trainer.errors import ConfigError
+
+
+def built(factory: Any, kind: type, binding: str, example: str) -> Any:
+  """Calls a class or factory bound in gin and checks what it returns.
+
+  Args:
+    factory: The bound value (e.g. `@RegressionModel`).
+    kind: The type it must build.
+    binding: The binding's name, for messages (`Trainer.model`).
+    example: A correct binding, for messages (`@RegressionModel`).
+
+  Raises:
+    ConfigError: An instance was bound (with parentheses), or the factory
+      built something else.
+  """
+  if isinstance(factory, kind) or not callable(factory):
+    raise ConfigError(f'{binding} must be a class or factory that the Trainer calls, not an '
+                    f'instance: bind {example} without parentheses')
+  built = factory()
+  if not isinstance(built, kind):
+    raise ConfigError(f'{binding} built a {type(built).__name__}, not a {kind.__name__}')
+  return built
+
+
+def writable_model_dir(model_dir: str) -> None:
+  """Creates `model_dir` if needed and checks that files can be written in it.
+
+  Raises:
+    ConfigError: It cannot be created or written; the message says why.
+  """
+  # One name per process: the workers of a cluster probe the same directory at once.
+  probe = os.path.join(model_dir, f'.write_test.{os.getpid()}')
+  try:
+    tf.io.gfile.makedirs(model_dir)
+    with tf.io.gfile.GFile(probe, 'w') as f:
+      f.write('')
+    tf.io.gfile.remove(probe)
+  except (tf.errors.OpError, OSError) as error:
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    raise ConfigError(f'Trainer.model_dir {model_dir!r} cannot be created or written ({reason}); '
+                      'bind a writable directory') from None
+
+
+def positive(**values: Optional[int]) -> None:
+  """Checks that each given `Trainer.<name>=value` is a whole number >= 1 (or None).
+
+  Raises:
+    ConfigError: One is not; the message names it.
+  """
+  for name, value in values.items():
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+      raise ConfigError(f'Trainer.{name} must be a positive whole number, not {value!r}')
