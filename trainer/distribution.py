@@ -23,6 +23,9 @@ from trainer.errors import ConfigError
 
 Scalars = Dict[str, tf.Tensor]
 
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
+
 
 @gin.configurable
 def mirrored_strategy(devices: Optional[Sequence[str]] = None,
@@ -86,7 +89,8 @@ def _check_tf_config() -> None:
   except (ValueError, KeyError, IndexError, TypeError) as error:
     raise ConfigError(
         f'TF_CONFIG={text!r} does not name a cluster with this task in it '
-        f'({type(error).__name__}: {error}); set it to JSON such as {_TF_CONFIG_EXAMPLE}') from None
+        f'({type(error).__name__}: {error}); set it to JSON such as '
+        f'{_TF_CONFIG_EXAMPLE}') from None
 
 
 def _split_cpu(replicas: int) -> list:
@@ -99,9 +103,6 @@ def _split_cpu(replicas: int) -> list:
                       'starts; build the strategy before running any TensorFlow op') from None
   return [device.name for device in tf.config.list_logical_devices('CPU')]
 
-
-_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                      '"task": {"type": "worker", "index": 0}}')
 
 # Strategies whose execution model the Trainer's loops do not fit, and why.
 _UNSUPPORTED = {
@@ -209,7 +210,8 @@ class Replicas:
       return tf.distribute.get_replica_context().all_reduce(op, outputs)
 
     def run(batch: Any) -> Any:
-      return self.strategy.experimental_local_results(self.strategy.run(replica_step, (batch,)))[0]
+      outputs = self.strategy.run(replica_step, (batch,))
+      return self.strategy.experimental_local_results(outputs)[0]
     return run
 
   def any_worker(self, flags: tf.Tensor) -> tf.Tensor:

@@ -135,9 +135,9 @@ class Trainer:
                val_split: Optional[str] = 'val',
                strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
     binding_checks.positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
-                    eval_batch_size=eval_batch_size, eval_steps=eval_steps,
-                    steps_per_epoch=steps_per_epoch,
-                    max_checkpoints_to_keep=max_checkpoints_to_keep)
+                            eval_batch_size=eval_batch_size, eval_steps=eval_steps,
+                            steps_per_epoch=steps_per_epoch,
+                            max_checkpoints_to_keep=max_checkpoints_to_keep)
     # First: a strategy must exist before TensorFlow starts.
     self.replicas = Replicas(None if strategy is None else binding_checks.built(
         strategy, tf.distribute.Strategy, 'Trainer.strategy', '@mirrored_strategy'))
@@ -191,8 +191,8 @@ class Trainer:
 
     with self.replicas.scope():
       self.model = binding_checks.built(model, keras.Model, 'Trainer.model', '@RegressionModel')
-      self.optimizer = binding_checks.built(optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer',
-                              '@adam')
+      self.optimizer = binding_checks.built(optimizer, keras.optimizers.Optimizer,
+                                            'Trainer.optimizer', '@adam')
       self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps,
                                       batch_size)
       self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
