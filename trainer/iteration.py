@@ -1,48 +1,52 @@
-"""The one `tf.function` call each loop makes: train steps, then whatever is due."""
+"""The one `tf.function` call each loop makes: train steps, and whatever is due."""
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from trainer import loops
+from trainer import progress
 from trainer.distribution import Replicas
 from trainer.errors import ConfigError
-from trainer.summary_manager import SummaryManager
+from trainer.summary_manager import Point, SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
 
 
 class Outcome(NamedTuple):
-  """What one iteration returns (device tensors).
+  """What one iteration returns.
 
   Attributes:
-    train_values: The interval's values written to train/ (empty if the
-      interval did not end).
-    val_values: The evaluation's means (empty if it did not evaluate).
-    bad_step: The step at which a watched scalar was first non-finite, or -1.
+    bad_step: The step at which a watched scalar was first non-finite, or -1
+      (nothing else is then filled in).
     watched: The watched scalars at the last step run.
-    host_flags: The call's `host_flags`, raised where any worker raised them.
+    train_values: The values of the interval that ended (empty if none did).
+    val_values: The evaluation's means (empty if it did not evaluate).
+    host_flags: The call's `host_flags`, raised (1.0) where any worker raised them.
   """
-  train_values: Scalars
-  val_values: Scalars
-  bad_step: tf.Tensor
-  watched: tf.Tensor
-  host_flags: tf.Tensor
+  bad_step: int
+  watched: List[float]
+  train_values: Dict[str, float]
+  val_values: Dict[str, float]
+  host_flags: List[float]
 
 
 class Iteration:
-  """Runs up to K train steps, and the summaries and evaluation due after them, in one call.
+  """Runs up to K train steps, and the summaries and evaluation due, in one call.
 
-  The train loop (XLA-compiled where possible), the interval's accumulation,
-  the summary writes and the evaluation all run in one `tf.function` call,
-  so a loop costs one host round trip whatever is due. Two Python booleans
-  choose what is due (the interval ends; evaluate): one trace per
-  combination, the same on every worker of a cluster, as their collectives
-  must be. If a watched scalar turns non-finite, the loop stops there and
-  nothing is written.
+  Each call is one call of a concrete `tf.function`: it writes the interval
+  that the previous call ended (its throughput is known only once that call
+  is over, see `SummaryManager.ended`), runs the train loop (XLA-compiled
+  where possible; it also adds to the interval's sums and sets the global
+  step), and evaluates if due. One Python boolean (evaluate) chooses the
+  function; everything else is a tensor, so a run has one or two functions,
+  traced before they are timed, and the same on every worker of a cluster,
+  as their collectives must be. If a watched scalar turns non-finite, the
+  loop stops there and the evaluation writes nothing.
 
   Args:
     train_step: batch -> scalars, the Trainer's step (with the learning rate).
@@ -71,8 +75,17 @@ class Iteration:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
     summaries.track(self.train_scalars)
-    self._train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
-                                             self.train_scalars, check_finite, jit_compile)
+    train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
+                                       self.train_scalars, check_finite, jit_compile)
+
+    def train(start_step, num_steps, restart):
+      sums, bad_step, watched = train_loop(start_step, num_steps)
+      summaries.accumulate(sums, num_steps, restart)
+      global_step.assign(start_step + num_steps)
+      return bad_step, watched
+
+    self._train = loops.compiled(train, jit_compile and train_data.compilable, 'train loop',
+                                 _INT, _INT, tf.TensorSpec([], tf.bool))
     self.eval_scalars = []
     self._eval_loop = None
     if val_data is not None:
@@ -82,64 +95,82 @@ class Iteration:
           replicas.total(loops.weighted_by_size(eval_step)), val_data, self.eval_scalars,
           jit_compile)
     self._summaries = summaries
-    self._global_step = global_step
     self._replicas = replicas
-    self._function = tf.function(self._run)
+    self._watch = tuple(check_finite)
+    self._calls: Dict[bool, Callable[..., Any]] = {}
 
-  def __call__(self, start_step: int, num_steps: int, x: int, interval_ends: bool,
-               train_emit: Sequence[bool], evaluate: bool, val_emit: Sequence[bool],
+  def __call__(self, start_step: int, num_steps: int, interval_ends: bool, evaluate: bool,
                host_flags: Sequence[bool]) -> Outcome:
     """Runs one iteration.
 
     Args:
       start_step: The global step before the iteration.
       num_steps: Train steps to run.
-      x: The x-axis value of the step reached.
-      interval_ends: End the summary interval (write train/).
-      train_emit: Per tag of `summaries.train_tags`, whether to write it.
-      evaluate: Evaluate (write val/).
-      val_emit: Per tag of `eval_scalars`, whether to write it.
+      interval_ends: The summary interval ends with the last step.
+      evaluate: Evaluate (and write val/) after the last step.
       host_flags: Decisions of this process for after the call (e.g. stop,
         save), combined over the workers of a cluster (see `Outcome`).
 
     Returns:
-      The outcome, as device tensors.
+      The outcome.
     """
-    args = (tf.constant(start_step, tf.int64), tf.constant(num_steps, tf.int64),
-            tf.constant(x, tf.int64), interval_ends,
-            _mask(train_emit, len(self._summaries.train_tags)), evaluate,
-            _mask(val_emit, len(self.eval_scalars)),
-            tf.constant(host_flags, tf.float32, shape=[len(host_flags)]))
-    return Outcome(*self._function(*args))
+    summaries, end = self._summaries, start_step + num_steps
+    ended = summaries.ended
+    val_emit = summaries.new_tags('val', self.eval_scalars, end) if evaluate else ()
+    call = self._concrete(evaluate)  # Traces the first time.
+    # Few inputs and outputs: each costs the call microseconds.
+    ints = tf.constant([start_step, num_steps, summaries.x(end), ended.x if ended else 0,
+                        ended is not None, ended is not None and all(ended.emit),
+                        all(val_emit)], tf.int64)
+    throughput = ended.throughput() if ended else [0.0] * len(progress.THROUGHPUT)
+    began = time.perf_counter()
+    packed = call(ints, tf.constant([began, *throughput, *host_flags], tf.float64)).numpy()
+    # With an evaluation, the graph read the clock between training and evaluating.
+    summaries.add_seconds(packed[0] if evaluate else time.perf_counter() - began)
+    summaries.ended_written()
+    bad_step, steps, values = int(packed[1]), float(packed[2]), iter(packed[3:].tolist())
+    watched = [next(values) for _ in self._watch]
+    flags = [next(values) for _ in host_flags]
+    if bad_step >= 0:
+      return Outcome(bad_step, watched, {}, {}, flags)
+    means = {name: next(values) for name in self.train_scalars}
+    train_values = summaries.end_interval(end, means, steps) if interval_ends else {}
+    val_values = {name: next(values) for name in self.eval_scalars} if evaluate else {}
+    if evaluate:
+      summaries.write_point('val', Point(summaries.x(end), val_values, val_emit), graph_wrote=True)
+    return Outcome(bad_step, watched, train_values, val_values, flags)
 
-  def _run(self, start_step, num_steps, x, interval_ends, train_emit, evaluate, val_emit,
-           host_flags):
-    # Timed in the graph around the train loop: not tracing, nor setting up a
-    # new graph (a host clock before the call would count both), nor the
-    # evaluation. Clock reads depend on nothing the loop computes, so
-    # control dependencies order them.
-    began = _clock()
-    with tf.control_dependencies([began]):
-      sums, bad_step, watched = self._train_loop(start_step, num_steps)
-    with tf.control_dependencies([bad_step, *sums.values()]):
-      seconds = _clock() - began
-    self._summaries.accumulate(sums, num_steps, seconds)
-    self._global_step.assign(start_step + num_steps)
-    ok = bad_step < 0
-    train_values = self._summaries.write_train(x, ok, train_emit) if interval_ends else {}
-    val_values = {}
-    if evaluate:  # Not under tf.cond(ok): a cluster cannot start iterating data in a branch.
-      # After the clock read: nothing else keeps the evaluation (and its first
-      # compilation) out of the time of the train loop.
-      with tf.control_dependencies([seconds]):
-        means = self._eval_loop()
-      val_values = self._summaries.write_val(x, means, tf.logical_and(val_emit, ok))
-    return train_values, val_values, bad_step, watched, self._replicas.any_worker(host_flags)
+  def _concrete(self, evaluate: bool) -> Callable[..., Any]:
+    if evaluate not in self._calls:
+      self._calls[evaluate] = tf.function(functools.partial(self._run, evaluate)
+                                          ).get_concrete_function(
+          tf.TensorSpec([7], tf.int64), tf.TensorSpec([None], tf.float64))
+    return self._calls[evaluate]
+
+  def _run(self, evaluate, ints, floats):
+    """The call: `ints`, `floats` as `__call__` packs them; returns one float64 vector."""
+    start_step, num_steps, x, ended_x, restart, write_ended, val_emit = tf.unstack(ints)
+    began, host_flags = floats[0], floats[1 + len(progress.THROUGHPUT):]
+    self._summaries.write_train(ended_x, tf.cast(floats[1:1 + len(progress.THROUGHPUT)],
+                                                  tf.float32), write_ended > 0)
+    bad_step, watched = self._train(start_step, num_steps, restart > 0)
+    train_means, steps = self._summaries.interval_means()
+    val_means, train_seconds = {}, tf.constant(0.0, tf.float64)
+    if evaluate:  # Not under tf.cond(bad_step < 0): a cluster cannot start iterating data in a branch.
+      # Train time from the host's clock reading before the call; the
+      # control dependencies order the read between the loop and the evaluation.
+      with tf.control_dependencies([bad_step]):
+        train_seconds = _clock() - began
+      with tf.control_dependencies([train_seconds]):
+        val_means = self._eval_loop()
+      self._summaries.write_val(x, val_means, tf.logical_and(val_emit > 0, bad_step < 0))
+    flags = self._replicas.any_worker(tf.cast(host_flags, tf.float32))
+    parts = [train_seconds, bad_step, steps, watched, flags, *train_means.values(),
+             *val_means.values()]
+    return tf.concat([tf.reshape(tf.cast(part, tf.float64), [-1]) for part in parts], 0)
 
 
-def _mask(emit: Sequence[bool], length: int) -> tf.Tensor:
-  """Which tags to write, as a tensor: a new mask needs no new trace."""
-  return tf.constant(list(emit) or [False] * length, tf.bool, shape=[length])
+_INT = tf.TensorSpec([], tf.int64)
 
 
 def _clock() -> tf.Tensor:

@@ -66,8 +66,8 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
   return specs
 
 
-def _compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
-              *arg_specs: Any) -> Callable[..., Any]:
+def compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
+             *arg_specs: Any) -> Callable[..., Any]:
   """`tf.function(fn)`, compiled with XLA if `jit_compile` and XLA can.
 
   If XLA refuses an op (found now, by lowering `fn` to HLO without running
@@ -87,7 +87,7 @@ def _compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
 
 def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Sequence[str],
                     jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Any]:
-  """Builds `loop(start_step, num_steps) -> (sums, bad_step, watched)`.
+  """Builds `loop(start_step, num_steps) -> (sums, bad_step, watched)`, to call in a graph.
 
   Runs up to `num_steps` steps. The loop stops early at the first step
   where a watched scalar is NaN or infinite.
@@ -97,17 +97,17 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     data: The training batches (see the module docstring).
     names: The names of the scalars `step_fn` returns (`scalar_specs`).
     watch: The names of the scalars that must stay finite.
-    jit_compile: Compile with XLA: the whole loop where `data` allows, else
-      the step alone.
+    jit_compile: Compile with XLA: where `data` does not allow the caller to
+      compile the whole loop (`compiled(..., data.compilable)`), the step alone.
 
   Returns:
-    A `tf.function` taking int64 tensors and returning: per scalar, its
+    A Python function of int64 tensors, returning: per scalar, its
     float32 sum over the steps; the global step at which a watched scalar
     was first non-finite, or -1; and the watched scalars' values at the
     last step run (in the order of `watch`).
   """
   if jit_compile and not data.compilable:
-    step_fn = _compiled(step_fn, True, 'train step', data.element_spec)
+    step_fn = compiled(step_fn, True, 'train step', data.element_spec)
 
   def loop(start_step, num_steps):
     end = start_step + num_steps
@@ -140,8 +140,7 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
           watched)
     return sums, bad_step, watched
 
-  step_spec = tf.TensorSpec([], tf.int64)
-  return _compiled(loop, jit_compile and data.compilable, 'train loop', step_spec, step_spec)
+  return loop
 
 
 def weighted_by_size(step_fn: StepFn) -> Callable[[Any], Tuple[Scalars, tf.Tensor]]:
@@ -184,4 +183,4 @@ def make_eval_loop(batch_sums: Callable[[Any], Tuple[Scalars, tf.Tensor]], data:
                                         tf.constant(0.0)))
     return {name: total / count for name, total in sums.items()}
 
-  return _compiled(loop, jit_compile and data.compilable, 'evaluation loop')
+  return compiled(loop, jit_compile and data.compilable, 'evaluation loop')

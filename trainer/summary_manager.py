@@ -1,8 +1,10 @@
 """TensorBoard scalars for train/ and val/, written once per interval.
 
-The interval's sums live in variables on the device and are written by graph
-code that the Trainer runs in the same `tf.function` call as the train loop
-that ends the interval: one host call per interval, no host sync to write.
+The interval's sums live in variables on the device, added to by the train
+loop. An interval's throughput is timed on the host around the calls that ran
+it, so it is known once the call that ends the interval is over; the point is
+written by graph code at the start of the next call (or here, before a
+checkpoint): one host call per loop, no host sync to write.
 
 Resumed runs never write a point twice: when a run starts, the highest step
 of each tag already on disk is that tag's high-water mark, and points up to
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -36,6 +38,17 @@ _NEVER_BY_TIME_MS = 2**31 - 1
 _SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
+class Point(NamedTuple):
+  """One point of a split: its x-axis value, values by tag, and which tags are new (`new_tags`)."""
+  x: int
+  values: Dict[str, float]
+  emit: Tuple[bool, ...]
+
+  def throughput(self) -> List[float]:
+    """The values of `progress.THROUGHPUT`, in its order."""
+    return [self.values[tag] for tag in progress.THROUGHPUT]
+
+
 @gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'total_steps', 'batch_size'])
 class SummaryManager:
   """Writes the means of a run's scalars to `model_dir/train` and `model_dir/val`.
@@ -49,9 +62,10 @@ class SummaryManager:
   step. Beside the scalars the train step returns, the train writer gets:
 
   - `steps_per_second` and `examples_per_second`: training throughput over
-    the interval, timed inside the graph around the train loops only (not
-    evaluation, checkpointing, writing or tracing; the first interval
-    includes XLA's compilation);
+    the interval, timed on the host around each loop's call up to its
+    evaluation (so including the call's own cost and the writing of the
+    previous point, not evaluation, checkpointing or tracing; the first
+    interval includes XLA's compilation);
   - `learning_rate`: the mean rate the optimizer applied over the interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
@@ -110,7 +124,11 @@ class SummaryManager:
     self._epoch_axis = False
     self._sums: Dict[str, tf.Variable] = {}
     self._steps = tf.Variable(0.0, trainable=False, name='interval_steps')
+    # The interval's time is kept on the host (`_host_seconds`), and in
+    # `_seconds` for checkpoints only (see `settle`).
     self._seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name='interval_seconds')
+    self._host_seconds = 0.0
+    self.ended: Optional[Point] = None  # The interval that ended, until a call writes it.
     self.flush_every_n_seconds = flush_every_n_seconds
     self._last_flush = time.monotonic()
     self._on_disk: Dict[str, Dict[str, int]] = {}  # split -> tag -> last step written.
@@ -201,55 +219,98 @@ class SummaryManager:
   # Graph code, run inside the Trainer's tf.function.
 
   def accumulate(self, sums: Dict[str, tf.Tensor], num_steps: tf.Tensor,
-                 seconds: tf.Tensor) -> None:
-    """Adds one train loop's sums, step count and duration to the interval."""
-    for name, total in sums.items():
-      self._sums[name].assign_add(total)
-    self._steps.assign_add(tf.cast(num_steps, tf.float32))
-    self._seconds.assign_add(seconds)
+                 restart: tf.Tensor) -> None:
+    """Adds one train loop's sums and step count to the interval.
 
-  def write_train(self, x: tf.Tensor, ok: tf.Tensor, emit: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """Ends the interval: its means and throughput, written at x-axis value `x`.
+    Args:
+      sums: Per scalar, its sum over the loop's steps.
+      num_steps: The loop's steps.
+      restart: The loop starts a new interval (the previous call ended one).
+    """
+    for variable, total in [*((self._sums[name], sums[name]) for name in sums),
+                            (self._steps, tf.cast(num_steps, tf.float32))]:
+      variable.assign(tf.where(restart, 0.0, variable) + total)
+
+  def interval_means(self) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+    """The interval's means so far, by scalar, and its number of steps."""
+    steps = self._steps.read_value()
+    return {name: total / steps for name, total in self._sums.items()}, steps
+
+  def write_train(self, x: tf.Tensor, throughput: tf.Tensor, emit: tf.Tensor) -> None:
+    """Writes the interval that the previous call ended, if `emit`.
 
     Args:
       x: The x-axis value of the interval's last step.
-      ok: False when the loop stopped on a non-finite scalar: nothing is
-        written and the interval is kept as it is.
-      emit: Per tag of `train_tags`, whether to write it (False for a point
-        already on disk, see `new_tags`), a bool vector.
-
-    Returns:
-      The interval's values, by tag.
+      throughput: `progress.THROUGHPUT`'s values, measured on the host.
+      emit: Whether to write (an interval ended and all its tags are new;
+        see `ended_written` for the others).
     """
-    steps = self._steps.read_value()
-    values = {name: total / steps for name, total in self._sums.items()}
-    values['steps_per_second'] = steps / tf.cast(self._seconds, tf.float32)
-    values['examples_per_second'] = values['steps_per_second'] * self.batch_size
+    values = {**self.interval_means()[0],
+              **{tag: throughput[i] for i, tag in enumerate(progress.THROUGHPUT)}}
+    tf.cond(emit, lambda: self._write('train', x, values), lambda: None)
 
-    def write_and_reset():
-      self._write('train', x, values, emit)
-      for variable in [*self._sums.values(), self._steps, self._seconds]:
-        variable.assign(tf.zeros_like(variable))
+  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor], emit: tf.Tensor) -> None:
+    """Writes one evaluation's means at x-axis value `x`, if `emit`."""
+    tf.cond(emit, lambda: self._write('val', x, means), lambda: None)
 
-    tf.cond(ok, write_and_reset, lambda: None)
-    return values
-
-  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor],
-                emit: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """Writes one evaluation's means at x-axis value `x` (those `emit` marks); returns them."""
-    self._write('val', x, means, emit)
-    return means
-
-  def _write(self, split: str, x: tf.Tensor, values: Dict[str, tf.Tensor],
-             emit: tf.Tensor) -> None:
+  def _write(self, split: str, x: Any, values: Dict[str, Any]) -> None:
     # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
     # the name scope, and inside tf.cond that is 'cond/'.
     with self._writers[split].as_default(step=x):
-      for i, (name, value) in enumerate(values.items()):
-        with tf.summary.record_if(emit[i]):
-          tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
+      for name, value in values.items():
+        tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
 
   # Host code.
+
+  def add_seconds(self, seconds: float) -> None:
+    """Adds the time of one train loop to the interval."""
+    self._host_seconds += seconds
+
+  def end_interval(self, step: int, means: Dict[str, float], steps: float) -> Dict[str, float]:
+    """Ends the interval at global step `step`; the next call writes it (see `ended`).
+
+    Args:
+      step: The interval's last step.
+      means: `interval_means()`, read after the loop that ended it.
+      steps: The interval's number of steps.
+
+    Returns:
+      The point's values, throughput included.
+    """
+    rate = steps / self._host_seconds if self._host_seconds > 0 else float('nan')
+    values = {**means, **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
+    self.ended = Point(self.x(step), values, self.new_tags('train', self.train_tags, step))
+    self._host_seconds = 0.0
+    return values
+
+  def ended_written(self) -> None:
+    """After the call that wrote `ended` (in the graph, if all its tags were new)."""
+    if self.ended is not None:
+      self.write_point('train', self.ended, graph_wrote=True)
+    self.ended = None
+
+  def write_point(self, split: str, point: Point, graph_wrote: bool = False) -> None:
+    """Writes the new tags of `point` here, unless the graph wrote them all.
+
+    The graph writes a point whose tags are all new; one that a killed run
+    left partly on disk gets its missing tags here.
+    """
+    if not (graph_wrote and all(point.emit)):
+      self._write(split, point.x, {tag: value for (tag, value), new
+                                   in zip(point.values.items(), point.emit) if new})
+
+  def settle(self) -> None:
+    """Before a checkpoint: writes the ended interval, so the checkpoint holds the next one."""
+    if self.ended is not None:
+      self.write_point('train', self.ended)
+      self.ended = None
+      for variable in [*self._sums.values(), self._steps]:
+        variable.assign(tf.zeros_like(variable))
+    self._seconds.assign(self._host_seconds)
+
+  def restored(self) -> None:
+    """After a checkpoint is restored: the interval's time so far is the saved one."""
+    self._host_seconds = float(self._seconds.numpy())
 
   def log_train(self, step: int, values: Dict[str, float]) -> None:
     """Logs the progress line of an interval (if `log_progress`)."""

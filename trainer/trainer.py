@@ -323,6 +323,7 @@ class Trainer:
         labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)},
         worker=None if self.is_chief else self.replicas.task_id)
     restored = checkpoints.restore_latest()
+    self.summaries.restored()
     step = int(self.global_step.numpy())
     self.train_data.seek(step, int(self.data_seed.numpy()))
     if restored:
@@ -348,32 +349,30 @@ class Trainer:
       end = step + num_steps
       last = end == self.total_steps
       interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
-      train_emit = self.summaries.new_tags('train', self.summaries.train_tags, end)
       evaluate = self.val_data is not None and (last or self._due(self.eval_interval, end))
-      val_emit, run_hook = (), False
-      if evaluate:
-        val_emit = self.summaries.new_tags('val', iteration.eval_scalars, end)
-        run_hook = self.is_chief and self.summaries.others_new('val', iteration.eval_scalars, end)
-      outcome = iteration(step, num_steps, self.summaries.x(end), interval_ends, train_emit,
-                          evaluate, val_emit, host_flags=(stop.requested, checkpoints.is_due(end)))
-      if int(outcome.bad_step) >= 0:
-        [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, outcome.watched.numpy())
+      run_hook = (evaluate and self.is_chief and
+                  self.summaries.others_new('val', iteration.eval_scalars, end))
+      outcome = iteration(step, num_steps, interval_ends, evaluate,
+                          host_flags=(stop.requested, checkpoints.is_due(end)))
+      if outcome.bad_step >= 0:
+        [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, outcome.watched)
                           if not math.isfinite(v)][:1]
-        raise NonFiniteError(int(outcome.bad_step), tag, float(value), checkpoints.latest)
+        raise NonFiniteError(outcome.bad_step, tag, float(value), checkpoints.latest)
       step = end
       if first_loop and self.is_chief:
         self._save_operative_config(step)
       first_loop = False
       if interval_ends:
-        final = _floats(outcome.train_values)
+        final = outcome.train_values
         self.summaries.log_train(step, final)
       if evaluate:
         final = self._after_evaluation(step, outcome.val_values, run_hook)
       if self.replicas.multi_worker:  # Workers save and stop together, or wait forever.
-        stop_now, save_now = (bool(flag) for flag in outcome.host_flags.numpy())
+        stop_now, save_now = (bool(flag) for flag in outcome.host_flags)
       else:  # Also a signal that came during the call.
         stop_now, save_now = stop.requested, checkpoints.is_due(step)
       if last or stop_now or save_now:
+        self.summaries.settle()
         checkpoints.save(step)
         self.summaries.flush()
         if stop_now:
@@ -383,8 +382,8 @@ class Trainer:
     self.summaries.flush()
     return final
 
-  def _after_evaluation(self, step: int, val_values: Scalars, run_hook: bool) -> Dict[str, float]:
-    values = _floats(val_values)
+  def _after_evaluation(self, step: int, values: Dict[str, float],
+                        run_hook: bool) -> Dict[str, float]:
     self.summaries.log_val(step, values)
     if run_hook:
       with self.summaries.as_default('val', step):
@@ -440,6 +439,3 @@ class Trainer:
       f.write(config)
     self.summaries.write_text('operative_config', gin.markdown(config), step)
 
-
-def _floats(values: Scalars) -> Dict[str, float]:
-  return {name: float(value) for name, value in values.items()}
