@@ -107,24 +107,26 @@ def read_summaries(model_dir: str) -> List[Written]:
 
 
 def steady_rate_from_events(written: Sequence[Written], steps_per_epoch: int) -> float:
-  """Steps per second from the first train scalars after the first epoch to the end.
+  """Steps per second between two train points: the first after the first epoch, the last before the end.
 
-  A summary's wall time is taken when it is written. The window starts at
-  the last summary written at the first step, at or after the first epoch's
-  end, with train scalars (so the first write, which traces, is behind it)
-  and ends at the last summary written at the final step. Every step in
-  between is whole: training, summaries, evaluation. Building, tracing,
-  compiling, the first epoch and the final checkpoint fall outside it.
+  A summary's wall time is taken when it is written. The window runs from
+  the last summary written at the first train point at or after the first
+  epoch's end to the last summary written at the last train point before
+  the final step. Every step in between is whole (training, summaries,
+  evaluation), and both ends are the same moment of the Trainer's loop, so
+  this holds wherever the Trainer writes its points (in the loop's call, or
+  at the start of the next one). Building, tracing, compiling, the first
+  epoch and the end (the final point, written with the final checkpoint)
+  fall outside it.
 
   Returns:
-    The rate, or NaN when no train scalars were written after the first
-    epoch but before the final step.
+    The rate, or NaN when there are not two such points.
   """
-  first = min((w.step for w in written if w.train_scalar and w.step >= steps_per_epoch),
-              default=None)
-  last = max(w.step for w in written)
-  if first is None or first == last:
+  final = max(w.step for w in written)
+  points = sorted({w.step for w in written if w.train_scalar and steps_per_epoch <= w.step < final})
+  if len(points) < 2:
     return float('nan')
+  first, last = points[0], points[-1]
   start = max(w.wall_time for w in written if w.step == first)
   end = max(w.wall_time for w in written if w.step == last)
   return (last - first) / (end - start)
@@ -151,13 +153,14 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
     epochs: Epochs after the first.
     bindings: More gin bindings, applied last (the contender's and
       --gin_param).
-    summaries_off: Throughput setting only: a summary interval of half the
-      run instead of `summary_steps`, so that the window (the second half)
-      holds no train scalars but the final ones, as every window does.
+    summaries_off: Throughput setting only: a summary interval of a third of
+      the run instead of `summary_steps`, so that the window (the middle
+      third) holds no train scalars but those that end it, as every window
+      does.
   """
   steps_per_epoch = wl.steps_per_epoch(workload)
   total = (1 + epochs) * steps_per_epoch
-  summary_steps = -(-total // 2) if summaries_off else workload.summary_steps
+  summary_steps = -(-total // 3) if summaries_off else workload.summary_steps
   with tempfile.TemporaryDirectory() as model_dir:
     _parse(workload, model_dir, 1 + epochs, summary_steps, bindings)
     experiment.run_experiment()
@@ -230,7 +233,7 @@ def all_contenders(extra_bindings: Sequence[str] = ()) -> List[Contender]:
       Contender('gin_trainer_noxla', 'gin-trainer, jit_compile=False', TRAINER,
                 functools.partial(gin_trainer, bindings=['Trainer.jit_compile = False', *extra]),
                 own),
-      Contender('gin_trainer_nosummaries', 'gin-trainer, no train scalars in the timed half',
+      Contender('gin_trainer_nosummaries', 'gin-trainer, no train scalars in the timed third',
                 TRAINER,
                 functools.partial(gin_trainer, bindings=extra, summaries_off=True), own,
                 throughput_only=True),

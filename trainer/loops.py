@@ -109,35 +109,38 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
   if jit_compile and not data.compilable:
     step_fn = compiled(step_fn, True, 'train step', data.element_spec)
 
+  def running(step, until, watched):
+    # A tensor `and`: Python's would become a tf.cond per step.
+    return tf.logical_and(step < until, tf.reduce_all(tf.math.is_finite(watched)))
+
   def loop(start_step, num_steps):
     end = start_step + num_steps
     sums = {name: tf.constant(0.0) for name in names}
-    bad_step = tf.constant(-1, tf.int64)
     watched = tf.zeros([len(watch)])
     # `while`, not `for i in tf.range(num_steps)`: under XLA the latter needs
     # num_steps at compile time and recompiles for every new loop length.
     step = start_step
 
-    def run_steps(state, segment_end, step, sums, bad_step, watched):
-      while step < segment_end and bad_step < 0:
+    def run_steps(state, segment_end, step, sums, watched):
+      while running(step, segment_end, watched):
         batch, state = data.next(state, step)
         values = step_fn(batch)
         sums = {name: total + tf.cast(values[name], tf.float32) for name, total in sums.items()}
         watched = (tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch
                    else watched)
         step += 1
-        bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), bad_step, step)
-      return step, sums, bad_step, watched
+      return step, sums, watched
 
-    if not data.segmented:  # One state for the whole loop (an iterator).
-      _, sums, bad_step, watched = run_steps(data.start(step), end, step, sums, bad_step, watched)
-      return sums, bad_step, watched
-    while step < end and bad_step < 0:
-      # Segments (epochs, for DeviceData) keep the data state fixed, so the
-      # steps inside one read their batches without a branch per step.
-      step, sums, bad_step, watched = run_steps(
-          data.start(step), tf.minimum(end, data.segment_end(step)), step, sums, bad_step,
-          watched)
+    if data.segmented:
+      while running(step, end, watched):
+        # Segments (epochs, for DeviceData) keep the data state fixed, so the
+        # steps inside one read their batches without a branch per step.
+        step, sums, watched = run_steps(data.start(step), tf.minimum(end, data.segment_end(step)),
+                                        step, sums, watched)
+    else:  # One state for the whole loop (an iterator).
+      step, sums, watched = run_steps(data.start(step), end, step, sums, watched)
+    # The loop stopped early only at a non-finite watched scalar.
+    bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), tf.constant(-1, tf.int64), step)
     return sums, bad_step, watched
 
   return loop
