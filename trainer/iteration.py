@@ -23,7 +23,8 @@ class Outcome(NamedTuple):
   Attributes:
     bad_step: The step at which a watched scalar was first non-finite, or -1
       (nothing else is then filled in).
-    watched: The watched scalars at the last step run.
+    watched: The sums of the watched scalars over the loop's steps (the
+      non-finite one is non-finite as the step's value was).
     train_values: The values of the interval that ended (empty if none did).
     val_values: The evaluation's means (empty if it did not evaluate).
     host_flags: The call's `host_flags`, raised (1.0) where any worker raised them.
@@ -79,10 +80,11 @@ class Iteration:
                                        self.train_scalars, check_finite, jit_compile)
 
     def train(start_step, num_steps, restart):
-      sums, bad_step, watched = train_loop(start_step, num_steps)
+      sums, bad_step = train_loop(start_step, num_steps)
       summaries.accumulate(sums, num_steps, restart)
       global_step.assign(start_step + num_steps)
-      return bad_step, watched
+      watched = [sums[name] for name in check_finite]
+      return bad_step, tf.stack(watched) if watched else tf.zeros([0])
 
     self._train = loops.compiled(train, jit_compile and train_data.compilable, 'train loop',
                                  _INT, _INT, tf.TensorSpec([], tf.bool))

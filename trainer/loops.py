@@ -87,10 +87,11 @@ def compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
 
 def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Sequence[str],
                     jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Any]:
-  """Builds `loop(start_step, num_steps) -> (sums, bad_step, watched)`, to call in a graph.
+  """Builds `loop(start_step, num_steps) -> (sums, bad_step)`, to call in a graph.
 
   Runs up to `num_steps` steps. The loop stops early at the first step
-  where a watched scalar is NaN or infinite.
+  where a watched scalar is NaN or infinite (or makes its sum over the
+  loop's steps overflow).
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
@@ -102,46 +103,51 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
 
   Returns:
     A Python function of int64 tensors, returning: per scalar, its
-    float32 sum over the steps; the global step at which a watched scalar
-    was first non-finite, or -1; and the watched scalars' values at the
-    last step run (in the order of `watch`).
+    float32 sum over the steps (non-finite for a watched scalar that was);
+    and the global step at which a watched scalar was first non-finite, or
+    -1.
   """
   if jit_compile and not data.compilable:
     step_fn = compiled(step_fn, True, 'train step', data.element_spec)
 
-  def running(step, until, watched):
-    # A tensor `and`: Python's would become a tf.cond per step.
-    return tf.logical_and(step < until, tf.reduce_all(tf.math.is_finite(watched)))
+  def running(step, until, sums):
+    # A non-finite value makes its sum non-finite from that step on, so the
+    # sums are the watch (a separate loop-carried copy of the watched values
+    # made XLA's loop 80 us slower per call). A tensor `and`: Python's would
+    # become a tf.cond per step.
+    return tf.logical_and(step < until, all_finite(sums))
+
+  def all_finite(sums):
+    if not watch:
+      return tf.constant(True)
+    return tf.reduce_all(tf.math.is_finite(tf.stack([sums[name] for name in watch])))
 
   def loop(start_step, num_steps):
     end = start_step + num_steps
     sums = {name: tf.constant(0.0) for name in names}
-    watched = tf.zeros([len(watch)])
     # `while`, not `for i in tf.range(num_steps)`: under XLA the latter needs
     # num_steps at compile time and recompiles for every new loop length.
     step = start_step
 
-    def run_steps(state, segment_end, step, sums, watched):
-      while running(step, segment_end, watched):
+    def run_steps(state, segment_end, step, sums):
+      while running(step, segment_end, sums):
         batch, state = data.next(state, step)
         values = step_fn(batch)
         sums = {name: total + tf.cast(values[name], tf.float32) for name, total in sums.items()}
-        watched = (tf.stack([tf.cast(values[name], tf.float32) for name in watch]) if watch
-                   else watched)
         step += 1
-      return step, sums, watched
+      return step, sums
 
     if data.segmented:
-      while running(step, end, watched):
+      while running(step, end, sums):
         # Segments (epochs, for DeviceData) keep the data state fixed, so the
         # steps inside one read their batches without a branch per step.
-        step, sums, watched = run_steps(data.start(step), tf.minimum(end, data.segment_end(step)),
-                                        step, sums, watched)
+        step, sums = run_steps(data.start(step), tf.minimum(end, data.segment_end(step)),
+                               step, sums)
     else:  # One state for the whole loop (an iterator).
-      step, sums, watched = run_steps(data.start(step), end, step, sums, watched)
-    # The loop stopped early only at a non-finite watched scalar.
-    bad_step = tf.where(tf.reduce_all(tf.math.is_finite(watched)), tf.constant(-1, tf.int64), step)
-    return sums, bad_step, watched
+      step, sums = run_steps(data.start(step), end, step, sums)
+    # The loop stopped early only at the step that made a watched sum non-finite.
+    bad_step = tf.where(all_finite(sums), tf.constant(-1, tf.int64), step)
+    return sums, bad_step
 
   return loop
 
