@@ -12,7 +12,7 @@ from trainer import loops
 from trainer import progress
 from trainer.distribution import Replicas
 from trainer.errors import ConfigError
-from trainer.summary_manager import Point, SummaryManager
+from trainer.summary_manager import SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
 
@@ -39,15 +39,16 @@ class Outcome(NamedTuple):
 class Iteration:
   """Runs up to K train steps, and the summaries and evaluation due, in one call.
 
-  Each call is one call of a concrete `tf.function`: it writes the interval
-  that the previous call ended (its throughput is known only once that call
-  is over, see `SummaryManager.ended`), runs the train loop (XLA-compiled
-  where possible; it also adds to the interval's sums and sets the global
-  step), and evaluates if due. One Python boolean (evaluate) chooses the
-  function; everything else is a tensor, so a run has one or two functions,
-  traced before they are timed, and the same on every worker of a cluster,
-  as their collectives must be. If a watched scalar turns non-finite, the
-  loop stops there and the evaluation writes nothing.
+  Each call is one call of a concrete `tf.function`: it writes the points
+  that the previous call made (`SummaryManager.pending`: a train point's
+  throughput is known only once its call is over), then runs the loop, one
+  XLA-compiled function where possible: the train steps, the interval's
+  sums, the global step and, if due, the evaluation. Python booleans
+  choose what it writes and whether it evaluates, so each combination is
+  a function of its own, traced before it is timed and called directly,
+  the same on every worker of a cluster (as their collectives must be).
+  If a watched scalar turns non-finite, the loop stops there and the
+  call's points are not written.
 
   Args:
     train_step: batch -> scalars, the Trainer's step (with the learning rate).
@@ -76,30 +77,23 @@ class Iteration:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
     summaries.track(self.train_scalars)
-    train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
-                                       self.train_scalars, check_finite, jit_compile)
-
-    def train(start_step, num_steps, restart):
-      sums, bad_step = train_loop(start_step, num_steps)
-      summaries.accumulate(sums, num_steps, restart)
-      global_step.assign(start_step + num_steps)
-      watched = [sums[name] for name in check_finite]
-      return bad_step, tf.stack(watched) if watched else tf.zeros([0])
-
-    self._train = loops.compiled(train, jit_compile and train_data.compilable, 'train loop',
-                                 _INT, _INT, tf.TensorSpec([], tf.bool))
+    self._train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
+                                             self.train_scalars, check_finite, jit_compile)
     self.eval_scalars = []
     self._eval_loop = None
     if val_data is not None:
       self.eval_scalars = list(loops.scalar_specs(replicas.first_replica(eval_step),
                                                   val_data.element_spec, 'eval_step'))
-      self._eval_loop = loops.make_eval_loop(
-          replicas.total(loops.weighted_by_size(eval_step)), val_data, self.eval_scalars,
-          jit_compile)
+      self._eval_loop = loops.make_eval_loop(replicas.total(loops.weighted_by_size(eval_step)),
+                                             val_data, self.eval_scalars)
     self._summaries = summaries
+    self._global_step = global_step
     self._replicas = replicas
     self._watch = tuple(check_finite)
-    self._calls: Dict[bool, Callable[..., Any]] = {}
+    self._jit_compile = jit_compile and all(data.compilable for data in (train_data, val_data)
+                                            if data is not None)
+    self._loops: Dict[bool, Callable[..., tf.Tensor]] = {}
+    self._calls: Dict[Tuple[bool, ...], Callable[..., tf.Tensor]] = {}
 
   def __call__(self, start_step: int, num_steps: int, interval_ends: bool, evaluate: bool,
                host_flags: Sequence[bool]) -> Outcome:
@@ -117,67 +111,80 @@ class Iteration:
       The outcome.
     """
     summaries, end = self._summaries, start_step + num_steps
-    ended = summaries.ended
-    val_emit = summaries.new_tags('val', self.eval_scalars, end) if evaluate else ()
-    call = self._concrete(evaluate)  # Traces the first time.
+    pending = summaries.pending
+    # What the graph writes is chosen by Python booleans (a tf.cond costs a
+    # call 40 us), except on a cluster, whose workers must trace the same
+    # functions: only the chief knows which points are on disk already.
+    in_graph = {split: split in pending and (self._replicas.multi_worker or pending[split].all_new)
+                for split in ('train', 'val')}
+    call = self._concrete(evaluate, in_graph['train'], in_graph['val'])  # Traces the first time.
+    train, val = pending.get('train'), pending.get('val')
     # Few inputs and outputs: each costs the call microseconds.
-    ints = tf.constant([start_step, num_steps, summaries.x(end), ended.x if ended else 0,
-                        ended is not None, ended is not None and all(ended.emit),
-                        all(val_emit)], tf.int64)
-    throughput = ended.throughput() if ended else [0.0] * len(progress.THROUGHPUT)
+    ints = tf.constant([start_step, num_steps, train.x if train else 0, val.x if val else 0,
+                        train is not None, bool(train and train.all_new),
+                        bool(val and val.all_new)], tf.int64)
+    floats = tf.constant([*(train.values[tag] if train else 0.0 for tag in progress.THROUGHPUT),
+                          *(val.values[tag] if val else 0.0 for tag in self.eval_scalars),
+                          *host_flags], tf.float64)
     began = time.perf_counter()
-    packed = call(ints, tf.constant([began, *throughput, *host_flags], tf.float64)).numpy()
-    # With an evaluation, the graph read the clock between training and evaluating.
-    summaries.add_seconds(packed[0] if evaluate else time.perf_counter() - began)
-    summaries.ended_written()
-    bad_step, steps, values = int(packed[1]), float(packed[2]), iter(packed[3:].tolist())
+    packed = call(ints, floats).numpy()  # Waits for the call to finish.
+    # The call's evaluation too: a clock read between the two, in the graph,
+    # cost 100 us per call (tf.timestamp refuses to run under op determinism).
+    summaries.add_seconds(time.perf_counter() - began)
+    summaries.written()
+    bad_step, steps, values = int(packed[0]), float(packed[1]), iter(packed[2:].tolist())
     watched = [next(values) for _ in self._watch]
+    means = {name: next(values) for name in self.train_scalars}
+    val_values = {name: next(values) for name in self.eval_scalars} if evaluate else {}
     flags = [next(values) for _ in host_flags]
     if bad_step >= 0:
       return Outcome(bad_step, watched, {}, {}, flags)
-    means = {name: next(values) for name in self.train_scalars}
     train_values = summaries.end_interval(end, means, steps) if interval_ends else {}
-    val_values = {name: next(values) for name in self.eval_scalars} if evaluate else {}
     if evaluate:
-      summaries.write_point('val', Point(summaries.x(end), val_values, val_emit), graph_wrote=True)
+      summaries.evaluated(end, val_values)
     return Outcome(bad_step, watched, train_values, val_values, flags)
 
-  def _concrete(self, evaluate: bool) -> Callable[..., Any]:
-    if evaluate not in self._calls:
-      self._calls[evaluate] = tf.function(functools.partial(self._run, evaluate)
-                                          ).get_concrete_function(
+  def _concrete(self, *key: bool) -> Callable[..., tf.Tensor]:
+    if key not in self._calls:
+      self._calls[key] = tf.function(functools.partial(self._run, *key)).get_concrete_function(
           tf.TensorSpec([7], tf.int64), tf.TensorSpec([None], tf.float64))
-    return self._calls[evaluate]
+    return self._calls[key]
 
-  def _run(self, evaluate, ints, floats):
+  def _run(self, evaluate, write_train, write_val, ints, floats):
     """The call: `ints`, `floats` as `__call__` packs them; returns one float64 vector."""
-    start_step, num_steps, x, ended_x, restart, write_ended, val_emit = tf.unstack(ints)
-    began, host_flags = floats[0], floats[1 + len(progress.THROUGHPUT):]
-    self._summaries.write_train(ended_x, tf.cast(floats[1:1 + len(progress.THROUGHPUT)],
-                                                  tf.float32), write_ended > 0)
-    bad_step, watched = self._train(start_step, num_steps, restart > 0)
-    train_means, steps = self._summaries.interval_means()
-    val_means, train_seconds = {}, tf.constant(0.0, tf.float64)
-    if evaluate:  # Not under tf.cond(bad_step < 0): a cluster cannot start iterating data in a branch.
-      # Train time from the host's clock reading before the call; the
-      # control dependencies order the read between the loop and the evaluation.
-      with tf.control_dependencies([bad_step]):
-        train_seconds = _clock() - began
-      with tf.control_dependencies([train_seconds]):
-        val_means = self._eval_loop()
-      self._summaries.write_val(x, val_means, tf.logical_and(val_emit > 0, bad_step < 0))
+    start_step, num_steps, train_x, val_x, restart, train_new, val_new = tf.unstack(ints)
+    throughput, val_means, host_flags = tf.split(
+        floats, [len(progress.THROUGHPUT), len(self.eval_scalars), -1])
+    cluster = self._replicas.multi_worker
+    if write_train:
+      self._summaries.write_train(train_x, throughput, train_new > 0 if cluster else None)
+    if write_val:
+      self._summaries.write_val(val_x, dict(zip(self.eval_scalars, tf.unstack(val_means))),
+                                val_new > 0 if cluster else None)
+    packed = self._loop(evaluate)(start_step, num_steps, restart > 0)
     flags = self._replicas.any_worker(tf.cast(host_flags, tf.float32))
-    parts = [train_seconds, bad_step, steps, watched, flags, *train_means.values(),
-             *val_means.values()]
-    return tf.concat([tf.reshape(tf.cast(part, tf.float64), [-1]) for part in parts], 0)
+    return tf.concat([packed, tf.cast(flags, tf.float64)], 0)
+
+  def _loop(self, evaluate: bool) -> Callable[..., tf.Tensor]:
+    """The loop's function, compiled with XLA where possible (per variant: its first call compiles)."""
+    if evaluate not in self._loops:
+
+      def run(start_step, num_steps, restart):
+        sums, bad_step = self._train_loop(start_step, num_steps)
+        self._summaries.accumulate(sums, num_steps, restart)
+        self._global_step.assign(start_step + num_steps)
+        means, steps = self._summaries.interval_means()
+        parts = [bad_step, steps, *(sums[name] for name in self._watch),
+                 *(means[name] for name in self.train_scalars)]
+        if evaluate:
+          val_means = self._eval_loop()
+          parts += [val_means[name] for name in self.eval_scalars]
+        return tf.stack([tf.cast(part, tf.float64) for part in parts])
+
+      self._loops[evaluate] = loops.compiled(run, self._jit_compile, 'loop', _INT, _INT,
+                                             tf.TensorSpec([], tf.bool))
+    return self._loops[evaluate]
 
 
 _INT = tf.TensorSpec([], tf.int64)
 
-
-def _clock() -> tf.Tensor:
-  """Host time in seconds (`time.perf_counter`), read in the graph.
-
-  Not tf.timestamp: it refuses to run under op determinism.
-  """
-  return tf.numpy_function(time.perf_counter, [], tf.float64, stateful=True)

@@ -169,17 +169,16 @@ def weighted_by_size(step_fn: StepFn) -> Callable[[Any], Tuple[Scalars, tf.Tenso
 
 
 def make_eval_loop(batch_sums: Callable[[Any], Tuple[Scalars, tf.Tensor]], data: Any,
-                   names: Sequence[str], jit_compile: bool) -> Callable[[], Scalars]:
-  """Builds `loop() -> means` evaluating every batch of `data`.
+                   names: Sequence[str]) -> Callable[[], Scalars]:
+  """Builds `loop() -> means` evaluating every batch of `data`, to call in a graph.
 
   Args:
     batch_sums: batch -> (weighted sums, examples), see `weighted_by_size`.
     data: The evaluation batches (see the module docstring).
     names: The names of the scalars the eval step returns (`scalar_specs`).
-    jit_compile: Compile the loop with XLA where `data` allows.
 
   Returns:
-    A `tf.function` returning each scalar's mean over all examples.
+    A Python function returning each scalar's mean over all examples.
   """
 
   def add_batch(state, batch):
@@ -192,4 +191,4 @@ def make_eval_loop(batch_sums: Callable[[Any], Tuple[Scalars, tf.Tensor]], data:
                                         tf.constant(0.0)))
     return {name: total / count for name, total in sums.items()}
 
-  return compiled(loop, jit_compile and data.compilable, 'evaluation loop')
+  return loop

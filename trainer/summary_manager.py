@@ -44,9 +44,10 @@ class Point(NamedTuple):
   values: Dict[str, float]
   emit: Tuple[bool, ...]
 
-  def throughput(self) -> List[float]:
-    """The values of `progress.THROUGHPUT`, in its order."""
-    return [self.values[tag] for tag in progress.THROUGHPUT]
+  @property
+  def all_new(self) -> bool:
+    """Whether no tag of the point is on disk yet (the graph writes only such points)."""
+    return all(self.emit)
 
 
 @gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'total_steps', 'batch_size'])
@@ -128,7 +129,9 @@ class SummaryManager:
     # `_seconds` for checkpoints only (see `settle`).
     self._seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name='interval_seconds')
     self._host_seconds = 0.0
-    self.ended: Optional[Point] = None  # The interval that ended, until a call writes it.
+    # Points computed by a call and written by the next one (a train point's
+    # throughput is known only once its call is over), or before a checkpoint.
+    self.pending: Dict[str, Point] = {}
     self.flush_every_n_seconds = flush_every_n_seconds
     self._last_flush = time.monotonic()
     self._on_disk: Dict[str, Dict[str, int]] = {}  # split -> tag -> last step written.
@@ -236,22 +239,30 @@ class SummaryManager:
     steps = self._steps.read_value()
     return {name: total / steps for name, total in self._sums.items()}, steps
 
-  def write_train(self, x: tf.Tensor, throughput: tf.Tensor, emit: tf.Tensor) -> None:
-    """Writes the interval that the previous call ended, if `emit`.
+  def write_train(self, x: tf.Tensor, throughput: tf.Tensor, emit: Optional[tf.Tensor]) -> None:
+    """Writes the pending train point: the interval that the previous call ended.
 
     Args:
       x: The x-axis value of the interval's last step.
       throughput: `progress.THROUGHPUT`'s values, measured on the host.
-      emit: Whether to write (an interval ended and all its tags are new;
-        see `ended_written` for the others).
+      emit: None to write; or, on a cluster, whether to write (False for a
+        point not all new, see `written`).
     """
     values = {**self.interval_means()[0],
               **{tag: throughput[i] for i, tag in enumerate(progress.THROUGHPUT)}}
-    tf.cond(emit, lambda: self._write('train', x, values), lambda: None)
+    self._write_if(emit, 'train', x, values)
 
-  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor], emit: tf.Tensor) -> None:
-    """Writes one evaluation's means at x-axis value `x`, if `emit`."""
-    tf.cond(emit, lambda: self._write('val', x, means), lambda: None)
+  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor], emit: Optional[tf.Tensor]) -> None:
+    """Writes the pending val point, the means of an evaluation (`emit` as in `write_train`)."""
+    self._write_if(emit, 'val', x, means)
+
+  def _write_if(self, emit: Optional[tf.Tensor], split: str, x: tf.Tensor,
+                values: Dict[str, tf.Tensor]) -> None:
+    # A tf.cond costs a call 40 us; only a cluster needs it (see Iteration).
+    if emit is None:
+      self._write(split, x, values)
+    else:
+      tf.cond(emit, lambda: self._write(split, x, values), lambda: None)
 
   def _write(self, split: str, x: Any, values: Dict[str, Any]) -> None:
     # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
@@ -267,7 +278,7 @@ class SummaryManager:
     self._host_seconds += seconds
 
   def end_interval(self, step: int, means: Dict[str, float], steps: float) -> Dict[str, float]:
-    """Ends the interval at global step `step`; the next call writes it (see `ended`).
+    """Ends the interval at global step `step`; its point is pending (see `pending`).
 
     Args:
       step: The interval's last step.
@@ -279,33 +290,37 @@ class SummaryManager:
     """
     rate = steps / self._host_seconds if self._host_seconds > 0 else float('nan')
     values = {**means, **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
-    self.ended = Point(self.x(step), values, self.new_tags('train', self.train_tags, step))
+    self.pending['train'] = Point(self.x(step), values,
+                                  self.new_tags('train', self.train_tags, step))
     self._host_seconds = 0.0
     return values
 
-  def ended_written(self) -> None:
-    """After the call that wrote `ended` (in the graph, if all its tags were new)."""
-    if self.ended is not None:
-      self.write_point('train', self.ended, graph_wrote=True)
-    self.ended = None
+  def evaluated(self, step: int, means: Dict[str, float]) -> None:
+    """Makes an evaluation's means at global step `step` the pending val point."""
+    self.pending['val'] = Point(self.x(step), means, self.new_tags('val', list(means), step))
 
-  def write_point(self, split: str, point: Point, graph_wrote: bool = False) -> None:
-    """Writes the new tags of `point` here, unless the graph wrote them all.
+  def written(self) -> None:
+    """After the call that wrote the pending points whose tags were all new.
 
-    The graph writes a point whose tags are all new; one that a killed run
-    left partly on disk gets its missing tags here.
+    A point that a killed run left partly on disk gets its missing tags here.
     """
-    if not (graph_wrote and all(point.emit)):
-      self._write(split, point.x, {tag: value for (tag, value), new
-                                   in zip(point.values.items(), point.emit) if new})
+    for split, point in self.pending.items():
+      if not point.all_new:
+        self._write_new_tags(split, point)
+    self.pending = {}
+
+  def _write_new_tags(self, split: str, point: Point) -> None:
+    self._write(split, point.x, {tag: value for (tag, value), new
+                                 in zip(point.values.items(), point.emit) if new})
 
   def settle(self) -> None:
-    """Before a checkpoint: writes the ended interval, so the checkpoint holds the next one."""
-    if self.ended is not None:
-      self.write_point('train', self.ended)
-      self.ended = None
+    """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""
+    for split, point in self.pending.items():
+      self._write_new_tags(split, point)
+    if 'train' in self.pending:
       for variable in [*self._sums.values(), self._steps]:
         variable.assign(tf.zeros_like(variable))
+    self.pending = {}
     self._seconds.assign(self._host_seconds)
 
   def restored(self) -> None:
