@@ -1,10 +1,12 @@
 """Kill it anywhere, rerun the same command, lose nothing: checkpoints, resume and faults."""
 
+import glob
 import os
 import random
 import re
 import shutil
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from tests.conftest import final_state, logged_points, run_main, start_and_signal, train_regression
+from trainer.event_files import read_scalars
 from trainer.model_dir_lock import ModelDirLock
 
 # A VAE slow enough (~200 steps/s here) to be killed mid-run, with summaries,
@@ -134,6 +137,49 @@ def test_nan_stops_naming_step_and_tag_and_keeps_the_last_good_checkpoint(tmp_pa
     value = reader.get_tensor(key)
     if np.issubdtype(np.asarray(value).dtype, np.floating):
       assert np.all(np.isfinite(value)), key
+
+
+def keep_events(log_dir, keep):
+  """Rewrites each event file of `log_dir` with the summary values `keep(step, tag)` accepts."""
+  for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
+    events = [tf.compat.v1.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    with tf.io.TFRecordWriter(path) as writer:
+      for event in events:
+        if event.HasField('summary'):
+          kept = [value for value in event.summary.value if keep(event.step, value.tag)]
+          if not kept:
+            continue
+          del event.summary.value[:]
+          event.summary.value.extend(kept)
+        writer.write(event.SerializeToString())
+
+
+def test_a_point_left_partly_on_disk_gets_its_missing_tags_once(tmp_path):
+  args = ['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
+          '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=40',
+          '--gin_param=SummaryManager.every_n_epochs=None',
+          '--gin_param=SummaryManager.every_n_steps=10',
+          '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=10',
+          '--gin_param=Trainer.checkpoint_every_n_steps=20']
+  assert run_main(args).returncode == 0
+  uninterrupted = logged_points(tmp_path)
+  # As a run killed while flushing step 30 leaves it: some tags of that point
+  # on disk, nothing after it, and the checkpoint of step 20 the latest.
+  for split, tags_of_30 in (('train', {'loss'}), ('val', {'mae'})):
+    keep_events(tmp_path / split, lambda step, tag: step < 30 or (step == 30 and tag in tags_of_30))
+  checkpoints = tmp_path / 'checkpoints'
+  for path in checkpoints.glob('ckpt-40*'):
+    path.unlink()
+  tf.compat.v1.train.update_checkpoint_state(str(checkpoints), 'ckpt-20', ['ckpt-20'],
+                                             all_model_checkpoint_timestamps=[time.time()])
+  result = run_main(args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Resumed at step 20' in result.stderr, result.stderr[-3000:]
+  assert logged_points(tmp_path) == uninterrupted
+  for split in ('train', 'val'):  # Each scalar once per step, as TensorBoard reads them.
+    steps = tensorboard_steps(tmp_path / split)
+    scalars = read_scalars(tmp_path / split)
+    assert scalars and all(steps[tag] == [10, 20, 30, 40] for tag in scalars), steps
 
 
 def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
