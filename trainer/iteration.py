@@ -42,8 +42,9 @@ class Iteration:
   Each call is one call of a concrete `tf.function`: it writes the points
   that the previous call made (`SummaryManager.pending`: a train point's
   throughput is known only once its call is over), then runs the loop, one
-  XLA-compiled function where possible: the train steps, the interval's
-  sums, the global step and, if due, the evaluation. Python booleans
+  XLA-compiled function where possible: the train steps, the global step
+  and, if due, the evaluation. It returns the loop's sums, which the host
+  adds to the interval's. Python booleans
   choose what it writes and whether it evaluates, so each combination is
   a function of its own, traced before it is timed and called directly,
   the same on every worker of a cluster (as their collectives must be).
@@ -76,7 +77,6 @@ class Iteration:
     if unknown:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
-    summaries.track(self.train_scalars)
     self._train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
                                              self.train_scalars, check_finite, jit_compile)
     self.eval_scalars = []
@@ -86,10 +86,12 @@ class Iteration:
                                                   val_data.element_spec, 'eval_step'))
       self._eval_loop = loops.make_eval_loop(replicas.total(loops.weighted_by_size(eval_step)),
                                              val_data, self.eval_scalars)
+    summaries.track(self.train_scalars, self.eval_scalars)
     self._summaries = summaries
     self._global_step = global_step
     self._replicas = replicas
     self._watch = tuple(check_finite)
+    self._train_tags = summaries.train_tags
     self._jit_compile = jit_compile and all(data.compilable for data in (train_data, val_data)
                                             if data is not None)
     self._loops: Dict[bool, Callable[..., tf.Tensor]] = {}
@@ -119,27 +121,27 @@ class Iteration:
                 for split in ('train', 'val')}
     call = self._concrete(evaluate, in_graph['train'], in_graph['val'])  # Traces the first time.
     train, val = pending.get('train'), pending.get('val')
-    # Few inputs and outputs: each costs the call microseconds.
+    # One input vector each way: each tensor costs the call microseconds.
     ints = tf.constant([start_step, num_steps, train.x if train else 0, val.x if val else 0,
-                        train is not None, bool(train and train.all_new),
-                        bool(val and val.all_new)], tf.int64)
-    floats = tf.constant([*(train.values[tag] if train else 0.0 for tag in progress.THROUGHPUT),
-                          *(val.values[tag] if val else 0.0 for tag in self.eval_scalars),
+                        bool(train and train.all_new), bool(val and val.all_new)], tf.int64)
+    floats = tf.constant([*(train.values.values() if train else [0.0] * len(self._train_tags)),
+                          *(val.values.values() if val else [0.0] * len(self.eval_scalars)),
                           *host_flags], tf.float64)
     began = time.perf_counter()
     packed = call(ints, floats).numpy()  # Waits for the call to finish.
     # The call's evaluation too: a clock read between the two, in the graph,
     # cost 100 us per call (tf.timestamp refuses to run under op determinism).
-    summaries.add_seconds(time.perf_counter() - began)
+    seconds = time.perf_counter() - began
     summaries.written()
-    bad_step, steps, values = int(packed[0]), float(packed[1]), iter(packed[2:].tolist())
-    watched = [next(values) for _ in self._watch]
-    means = {name: next(values) for name in self.train_scalars}
+    bad_step, values = int(packed[0]), iter(packed[1:].tolist())
+    sums = {name: next(values) for name in self.train_scalars}
     val_values = {name: next(values) for name in self.eval_scalars} if evaluate else {}
     flags = [next(values) for _ in host_flags]
+    watched = [sums[name] for name in self._watch]
     if bad_step >= 0:
       return Outcome(bad_step, watched, {}, {}, flags)
-    train_values = summaries.end_interval(end, means, steps) if interval_ends else {}
+    summaries.add_loop(sums, num_steps, seconds)
+    train_values = summaries.end_interval(end) if interval_ends else {}
     if evaluate:
       summaries.evaluated(end, val_values)
     return Outcome(bad_step, watched, train_values, val_values, flags)
@@ -147,21 +149,20 @@ class Iteration:
   def _concrete(self, *key: bool) -> Callable[..., tf.Tensor]:
     if key not in self._calls:
       self._calls[key] = tf.function(functools.partial(self._run, *key)).get_concrete_function(
-          tf.TensorSpec([7], tf.int64), tf.TensorSpec([None], tf.float64))
+          tf.TensorSpec([6], tf.int64), tf.TensorSpec([None], tf.float64))
     return self._calls[key]
 
   def _run(self, evaluate, write_train, write_val, ints, floats):
     """The call: `ints`, `floats` as `__call__` packs them; returns one float64 vector."""
-    start_step, num_steps, train_x, val_x, restart, train_new, val_new = tf.unstack(ints)
-    throughput, val_means, host_flags = tf.split(
-        floats, [len(progress.THROUGHPUT), len(self.eval_scalars), -1])
+    start_step, num_steps, train_x, val_x, train_new, val_new = tf.unstack(ints)
+    train_point, val_point, host_flags = tf.split(
+        floats, [len(self._train_tags), len(self.eval_scalars), -1])
     cluster = self._replicas.multi_worker
     if write_train:
-      self._summaries.write_train(train_x, throughput, train_new > 0 if cluster else None)
+      self._summaries.write('train', train_x, train_point, train_new > 0 if cluster else None)
     if write_val:
-      self._summaries.write_val(val_x, dict(zip(self.eval_scalars, tf.unstack(val_means))),
-                                val_new > 0 if cluster else None)
-    packed = self._loop(evaluate)(start_step, num_steps, restart > 0)
+      self._summaries.write('val', val_x, val_point, val_new > 0 if cluster else None)
+    packed = self._loop(evaluate)(start_step, num_steps)
     flags = self._replicas.any_worker(tf.cast(host_flags, tf.float32))
     return tf.concat([packed, tf.cast(flags, tf.float64)], 0)
 
@@ -169,20 +170,16 @@ class Iteration:
     """The loop's function, compiled with XLA where possible (per variant: its first call compiles)."""
     if evaluate not in self._loops:
 
-      def run(start_step, num_steps, restart):
+      def run(start_step, num_steps):
         sums, bad_step = self._train_loop(start_step, num_steps)
-        self._summaries.accumulate(sums, num_steps, restart)
         self._global_step.assign(start_step + num_steps)
-        means, steps = self._summaries.interval_means()
-        parts = [bad_step, steps, *(sums[name] for name in self._watch),
-                 *(means[name] for name in self.train_scalars)]
+        parts = [bad_step, *(sums[name] for name in self.train_scalars)]
         if evaluate:
           val_means = self._eval_loop()
           parts += [val_means[name] for name in self.eval_scalars]
         return tf.stack([tf.cast(part, tf.float64) for part in parts])
 
-      self._loops[evaluate] = loops.compiled(run, self._jit_compile, 'loop', _INT, _INT,
-                                             tf.TensorSpec([], tf.bool))
+      self._loops[evaluate] = loops.compiled(run, self._jit_compile, 'loop', _INT, _INT)
     return self._loops[evaluate]
 
 

@@ -1,10 +1,10 @@
 """TensorBoard scalars for train/ and val/, written once per interval.
 
-The interval's sums live in variables on the device, added to by the train
-loop. An interval's throughput is timed on the host around the calls that ran
-it, so it is known once the call that ends the interval is over; the point is
-written by graph code at the start of the next call (or here, before a
-checkpoint): one host call per loop, no host sync to write.
+Each train loop returns its sums, which the host adds to the interval's, with
+the loop call's time, measured on the host. So a point is known once the call
+that ends its interval is over; it is written by graph code at the start of
+the next call (or here, before a checkpoint), as is an evaluation's: one host
+call per loop, no extra host sync to write.
 
 Resumed runs never write a point twice: when a run starts, the highest step
 of each tag already on disk is that tag's high-water mark, and points up to
@@ -123,12 +123,12 @@ class SummaryManager:
     self.model_dir = model_dir
     self._writers: Dict[str, tf.summary.SummaryWriter] = {}
     self._epoch_axis = False
-    self._sums: Dict[str, tf.Variable] = {}
-    self._steps = tf.Variable(0.0, trainable=False, name='interval_steps')
-    # The interval's time is kept on the host (`_host_seconds`), and in
-    # `_seconds` for checkpoints only (see `settle`).
-    self._seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name='interval_seconds')
-    self._host_seconds = 0.0
+    # The interval so far: sums by scalar, steps and seconds, kept on the
+    # host, and in variables for checkpoints only (see `settle`).
+    self._interval: Dict[str, float] = {'steps': 0.0, 'seconds': 0.0}
+    self._saved: Dict[str, tf.Variable] = {}
+    self._train_scalars: List[str] = []
+    self._eval_scalars: List[str] = []
     # Points computed by a call and written by the next one (a train point's
     # throughput is known only once its call is over), or before a checkpoint.
     self.pending: Dict[str, Point] = {}
@@ -158,15 +158,20 @@ class SummaryManager:
     """The x-axis value of global step `step`."""
     return step // self.steps_per_epoch if self._epoch_axis else step
 
-  def track(self, train_scalars: Sequence[str]) -> None:
-    """Creates the interval's accumulators for the scalars the train loop sums."""
-    for name in train_scalars:
-      if name not in self._sums:
-        self._sums[name] = tf.Variable(0.0, trainable=False, name=f'interval_sum_{len(self._sums)}')
+  def track(self, train_scalars: Sequence[str], eval_scalars: Sequence[str]) -> None:
+    """Learns the scalars of the train and eval steps; starts the interval's sums."""
+    self._train_scalars, self._eval_scalars = list(train_scalars), list(eval_scalars)
+    for name in ['steps', 'seconds', *train_scalars]:
+      self._interval.setdefault(name, 0.0)
+      if name not in self._saved:
+        self._saved[name] = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                        name=f'interval_{len(self._saved)}')
 
   def checkpoint_items(self) -> Dict[str, Any]:
-    """The interval's accumulators: a run resumed mid-interval writes the same means."""
-    return {'summary_interval': {'sums': self._sums, 'steps': self._steps, 'seconds': self._seconds}}
+    """The interval so far: a run resumed mid-interval writes the same means."""
+    return {'summary_interval': {
+        'sums': {name: self._saved[name] for name in self._train_scalars},
+        'steps': self._saved['steps'], 'seconds': self._saved['seconds']}}
 
   def open(self, splits: Sequence[str], write: bool = True) -> None:
     """Creates the writers of `splits` and reads the high-water mark of each tag.
@@ -198,8 +203,8 @@ class SummaryManager:
 
   @property
   def train_tags(self) -> List[str]:
-    """The tags `write_train` writes, in its order."""
-    return [*self._sums, *progress.THROUGHPUT]
+    """The tags of a train point, in order."""
+    return [*self._train_scalars, *progress.THROUGHPUT]
 
   def new_tags(self, split: str, tags: Sequence[str], step: int) -> Tuple[bool, ...]:
     """For each tag, whether a point at global step `step` is past its high-water mark."""
@@ -221,48 +226,22 @@ class SummaryManager:
 
   # Graph code, run inside the Trainer's tf.function.
 
-  def accumulate(self, sums: Dict[str, tf.Tensor], num_steps: tf.Tensor,
-                 restart: tf.Tensor) -> None:
-    """Adds one train loop's sums and step count to the interval.
+  def write(self, split: str, x: tf.Tensor, values: tf.Tensor, emit: Optional[tf.Tensor]) -> None:
+    """Writes a pending point (`pending[split]`) at x-axis value `x`.
 
     Args:
-      sums: Per scalar, its sum over the loop's steps.
-      num_steps: The loop's steps.
-      restart: The loop starts a new interval (the previous call ended one).
-    """
-    for variable, total in [*((self._sums[name], sums[name]) for name in sums),
-                            (self._steps, tf.cast(num_steps, tf.float32))]:
-      variable.assign(tf.where(restart, 0.0, variable) + total)
-
-  def interval_means(self) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-    """The interval's means so far, by scalar, and its number of steps."""
-    steps = self._steps.read_value()
-    return {name: total / steps for name, total in self._sums.items()}, steps
-
-  def write_train(self, x: tf.Tensor, throughput: tf.Tensor, emit: Optional[tf.Tensor]) -> None:
-    """Writes the pending train point: the interval that the previous call ended.
-
-    Args:
-      x: The x-axis value of the interval's last step.
-      throughput: `progress.THROUGHPUT`'s values, measured on the host.
+      split: 'train' or 'val'.
+      x: The point's x-axis value.
+      values: Its values, in the order of its tags (`Point.values`).
       emit: None to write; or, on a cluster, whether to write (False for a
         point not all new, see `written`).
     """
-    values = {**self.interval_means()[0],
-              **{tag: throughput[i] for i, tag in enumerate(progress.THROUGHPUT)}}
-    self._write_if(emit, 'train', x, values)
-
-  def write_val(self, x: tf.Tensor, means: Dict[str, tf.Tensor], emit: Optional[tf.Tensor]) -> None:
-    """Writes the pending val point, the means of an evaluation (`emit` as in `write_train`)."""
-    self._write_if(emit, 'val', x, means)
-
-  def _write_if(self, emit: Optional[tf.Tensor], split: str, x: tf.Tensor,
-                values: Dict[str, tf.Tensor]) -> None:
-    # A tf.cond costs a call 40 us; only a cluster needs it (see Iteration).
+    tags = self.train_tags if split == 'train' else self._eval_scalars
+    named = dict(zip(tags, tf.unstack(values, num=len(tags))))
     if emit is None:
-      self._write(split, x, values)
-    else:
-      tf.cond(emit, lambda: self._write(split, x, values), lambda: None)
+      self._write(split, x, named)
+    else:  # A tf.cond costs a call 40 us; only a cluster needs it (see Iteration).
+      tf.cond(emit, lambda: self._write(split, x, named), lambda: None)
 
   def _write(self, split: str, x: Any, values: Dict[str, Any]) -> None:
     # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
@@ -273,26 +252,24 @@ class SummaryManager:
 
   # Host code.
 
-  def add_seconds(self, seconds: float) -> None:
-    """Adds the time of one train loop to the interval."""
-    self._host_seconds += seconds
+  def add_loop(self, sums: Dict[str, float], steps: int, seconds: float) -> None:
+    """Adds one train loop's sums, steps and host time to the interval."""
+    for name, total in [*sums.items(), ('steps', steps), ('seconds', seconds)]:
+      self._interval[name] += total
 
-  def end_interval(self, step: int, means: Dict[str, float], steps: float) -> Dict[str, float]:
+  def end_interval(self, step: int) -> Dict[str, float]:
     """Ends the interval at global step `step`; its point is pending (see `pending`).
 
-    Args:
-      step: The interval's last step.
-      means: `interval_means()`, read after the loop that ended it.
-      steps: The interval's number of steps.
-
     Returns:
-      The point's values, throughput included.
+      The point's values: the interval's means, then its throughput.
     """
-    rate = steps / self._host_seconds if self._host_seconds > 0 else float('nan')
-    values = {**means, **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
+    steps, seconds = self._interval['steps'], self._interval['seconds']
+    rate = steps / seconds if seconds > 0 else float('nan')
+    values = {**{name: self._interval[name] / steps for name in self._train_scalars},
+              **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
     self.pending['train'] = Point(self.x(step), values,
                                   self.new_tags('train', self.train_tags, step))
-    self._host_seconds = 0.0
+    self._interval = dict.fromkeys(self._interval, 0.0)
     return values
 
   def evaluated(self, step: int, means: Dict[str, float]) -> None:
@@ -317,15 +294,13 @@ class SummaryManager:
     """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""
     for split, point in self.pending.items():
       self._write_new_tags(split, point)
-    if 'train' in self.pending:
-      for variable in [*self._sums.values(), self._steps]:
-        variable.assign(tf.zeros_like(variable))
     self.pending = {}
-    self._seconds.assign(self._host_seconds)
+    for name, variable in self._saved.items():
+      variable.assign(self._interval[name])
 
   def restored(self) -> None:
-    """After a checkpoint is restored: the interval's time so far is the saved one."""
-    self._host_seconds = float(self._seconds.numpy())
+    """After a checkpoint is restored: the interval so far is the saved one."""
+    self._interval = {name: float(variable.numpy()) for name, variable in self._saved.items()}
 
   def log_train(self, step: int, values: Dict[str, float]) -> None:
     """Logs the progress line of an interval (if `log_progress`)."""
