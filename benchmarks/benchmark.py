@@ -39,7 +39,8 @@ from benchmarks.contenders import Contender
 from benchmarks.workloads import Workload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE_EPOCHS = 6  # The throughput setting times between two train scalars (steps 100, 200) before the end.
+# The throughput setting times between two train scalars before the end (steps 100, 200).
+SMOKE_EPOCHS = 6
 MEMORY_MARK = 'PEAK_RSS_MIB'
 MEMORY_CHILDREN = 2  # Child processes at a time.
 

@@ -107,7 +107,7 @@ def read_summaries(model_dir: str) -> List[Written]:
 
 
 def steady_rate_from_events(written: Sequence[Written], steps_per_epoch: int) -> float:
-  """Steps per second between two train points: the first after the first epoch, the last before the end.
+  """Steps per second between two train points: the first after epoch 1, the last before the end.
 
   A summary's wall time is taken when it is written. The window runs from
   the last summary written at the first train point at or after the first

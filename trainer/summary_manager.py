@@ -226,7 +226,8 @@ class SummaryManager:
 
   # Graph code, run inside the Trainer's tf.function.
 
-  def write(self, split: str, x: tf.Tensor, values: tf.Tensor, emit: Optional[tf.Tensor]) -> None:
+  def write(self, split: str, x: tf.Tensor, values: tf.Tensor,
+            emit: Optional[tf.Tensor]) -> List[tf.Tensor]:
     """Writes a pending point (`pending[split]`) at x-axis value `x`.
 
     Args:
@@ -235,20 +236,24 @@ class SummaryManager:
       values: Its values, in the order of its tags (`Point.values`).
       emit: None to write; or, on a cluster, whether to write (False for a
         point not all new, see `written`).
+
+    Returns:
+      The write ops, for control dependencies.
     """
     tags = self.train_tags if split == 'train' else self._eval_scalars
     named = dict(zip(tags, tf.unstack(values, num=len(tags))))
     if emit is None:
-      self._write(split, x, named)
-    else:  # A tf.cond costs a call 40 us; only a cluster needs it (see Iteration).
-      tf.cond(emit, lambda: self._write(split, x, named), lambda: None)
+      return self._write(split, x, named)
+    # A tf.cond costs a call 40 us; only a cluster needs it (see Iteration).
+    return [tf.cond(emit, lambda: tf.stack(self._write(split, x, named)),
+                    lambda: tf.zeros([len(named)], tf.bool))]
 
-  def _write(self, split: str, x: Any, values: Dict[str, Any]) -> None:
+  def _write(self, split: str, x: Any, values: Dict[str, Any]) -> List[tf.Tensor]:
     # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
     # the name scope, and inside tf.cond that is 'cond/'.
     with self._writers[split].as_default(step=x):
-      for name, value in values.items():
-        tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
+      return [tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
+              for name, value in values.items()]
 
   # Host code.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import random
@@ -299,16 +300,16 @@ class Trainer:
       ModelDirInUseError: Another process trains in `model_dir`.
       Interrupted: SIGTERM or SIGINT stopped the run (after a checkpoint).
     """
-    if not self.is_chief:  # The chief holds model_dir for the cluster.
-      with StopRequests() as stop:
-        return self._train(stop, None)
-    lock = ModelDirLock(self.model_dir)
-    lock.acquire()
+    lock = ModelDirLock(self.model_dir) if self.is_chief else None  # The chief holds model_dir.
+    if lock:
+      lock.acquire()
     try:
       with StopRequests() as stop:
-        return self._train(stop, on_start)
+        return self._train(stop, on_start if lock else None)
     finally:
-      lock.release()
+      if lock:
+        lock.release()
+      gc.unfreeze()  # What the Iteration froze after tracing (see iteration.py).
 
   @property
   def _has_eval_summaries(self) -> bool:  # Entering the writer's context costs 40 us.
