@@ -63,10 +63,11 @@ class SummaryManager:
   step. Beside the scalars the train step returns, the train writer gets:
 
   - `steps_per_second` and `examples_per_second`: training throughput over
-    the interval, timed on the host around each loop's call up to its
-    evaluation (so including the call's own cost and the writing of the
-    previous point, not evaluation, checkpointing or tracing; the first
-    interval includes XLA's compilation);
+    the interval, timed on the host around its loops' calls (the train
+    steps, the writing of the previous points, and an evaluation that ends
+    a loop; not checkpointing, hooks or tracing; the first interval
+    includes XLA's compilation, and the first with an evaluation, its
+    compilation);
   - `learning_rate`: the mean rate the optimizer applied over the interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
@@ -123,10 +124,14 @@ class SummaryManager:
     self.model_dir = model_dir
     self._writers: Dict[str, tf.summary.SummaryWriter] = {}
     self._epoch_axis = False
-    # The interval so far: sums by scalar, steps and seconds, kept on the
-    # host, and in variables for checkpoints only (see `settle`).
-    self._interval: Dict[str, float] = {'steps': 0.0, 'seconds': 0.0}
-    self._saved: Dict[str, tf.Variable] = {}
+    # The interval so far (sums by scalar, steps, seconds), kept on the host,
+    # and in variables for checkpoints only (see `settle`).
+    self._sums: Dict[str, float] = {}
+    self._steps = self._seconds = 0.0
+    self._saved_sums: Dict[str, tf.Variable] = {}
+    self._saved_steps, self._saved_seconds = (
+        tf.Variable(0.0, dtype=tf.float64, trainable=False, name=f'interval_{what}')
+        for what in ('steps', 'seconds'))
     self._train_scalars: List[str] = []
     self._eval_scalars: List[str] = []
     # Points computed by a call and written by the next one (a train point's
@@ -161,17 +166,16 @@ class SummaryManager:
   def track(self, train_scalars: Sequence[str], eval_scalars: Sequence[str]) -> None:
     """Learns the scalars of the train and eval steps; starts the interval's sums."""
     self._train_scalars, self._eval_scalars = list(train_scalars), list(eval_scalars)
-    for name in ['steps', 'seconds', *train_scalars]:
-      self._interval.setdefault(name, 0.0)
-      if name not in self._saved:
-        self._saved[name] = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                        name=f'interval_{len(self._saved)}')
+    for name in train_scalars:
+      self._sums.setdefault(name, 0.0)
+      if name not in self._saved_sums:
+        self._saved_sums[name] = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                             name=f'interval_sum_{len(self._saved_sums)}')
 
   def checkpoint_items(self) -> Dict[str, Any]:
     """The interval so far: a run resumed mid-interval writes the same means."""
-    return {'summary_interval': {
-        'sums': {name: self._saved[name] for name in self._train_scalars},
-        'steps': self._saved['steps'], 'seconds': self._saved['seconds']}}
+    return {'summary_interval': {'sums': self._saved_sums, 'steps': self._saved_steps,
+                                 'seconds': self._saved_seconds}}
 
   def open(self, splits: Sequence[str], write: bool = True) -> None:
     """Creates the writers of `splits` and reads the high-water mark of each tag.
@@ -259,8 +263,10 @@ class SummaryManager:
 
   def add_loop(self, sums: Dict[str, float], steps: int, seconds: float) -> None:
     """Adds one train loop's sums, steps and host time to the interval."""
-    for name, total in [*sums.items(), ('steps', steps), ('seconds', seconds)]:
-      self._interval[name] += total
+    for name, total in sums.items():
+      self._sums[name] += total
+    self._steps += steps
+    self._seconds += seconds
 
   def end_interval(self, step: int) -> Dict[str, float]:
     """Ends the interval at global step `step`; its point is pending (see `pending`).
@@ -268,13 +274,13 @@ class SummaryManager:
     Returns:
       The point's values: the interval's means, then its throughput.
     """
-    steps, seconds = self._interval['steps'], self._interval['seconds']
-    rate = steps / seconds if seconds > 0 else float('nan')
-    values = {**{name: self._interval[name] / steps for name in self._train_scalars},
+    rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
+    values = {**{name: total / self._steps for name, total in self._sums.items()},
               **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
     self.pending['train'] = Point(self.x(step), values,
                                   self.new_tags('train', self.train_tags, step))
-    self._interval = dict.fromkeys(self._interval, 0.0)
+    self._sums = dict.fromkeys(self._sums, 0.0)
+    self._steps = self._seconds = 0.0
     return values
 
   def evaluated(self, step: int, means: Dict[str, float]) -> None:
@@ -300,12 +306,16 @@ class SummaryManager:
     for split, point in self.pending.items():
       self._write_new_tags(split, point)
     self.pending = {}
-    for name, variable in self._saved.items():
-      variable.assign(self._interval[name])
+    for name, variable in self._saved_sums.items():
+      variable.assign(self._sums[name])
+    self._saved_steps.assign(self._steps)
+    self._saved_seconds.assign(self._seconds)
 
   def restored(self) -> None:
     """After a checkpoint is restored: the interval so far is the saved one."""
-    self._interval = {name: float(variable.numpy()) for name, variable in self._saved.items()}
+    self._sums = {name: float(variable.numpy()) for name, variable in self._saved_sums.items()}
+    self._steps = float(self._saved_steps.numpy())
+    self._seconds = float(self._saved_seconds.numpy())
 
   def log_train(self, step: int, values: Dict[str, float]) -> None:
     """Logs the progress line of an interval (if `log_progress`)."""
