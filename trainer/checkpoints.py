@@ -86,6 +86,7 @@ class Checkpoints:
         tf.io.gfile.rmtree(self._scratch)
     except BaseException as error:  # Ctrl-C too: no temporary files left behind.
       self._remove_partial(step)
+      self._unlist_deleted()
       if not isinstance(error, (tf.errors.OpError, OSError)):
         raise
       last = self.latest
@@ -109,6 +110,22 @@ class Checkpoints:
         tf.io.gfile.rmtree(path)
       except tf.errors.OpError:  # Whatever blocked the save may block this too; it is harmless.
         pass
+
+  def _unlist_deleted(self) -> None:
+    """Lists only the checkpoints whose files exist, after an interrupted save.
+
+    TensorFlow lists a new checkpoint, deletes the oldest and lists again; an
+    interrupt in between leaves the deleted one listed.
+    """
+    listed = tf.train.get_checkpoint_state(self.manager.directory)
+    if listed is None:
+      return
+    present = [path for path in listed.all_model_checkpoint_paths
+               if tf.io.gfile.exists(f'{path}.index')]
+    if present and present != list(listed.all_model_checkpoint_paths):
+      tf.compat.v1.train.update_checkpoint_state(
+          self.manager.directory, present[-1], present,
+          all_model_checkpoint_timestamps=[time.time()] * len(present))
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint, if any.

@@ -92,8 +92,9 @@ class DeviceData:
     # several times faster than int64 with masks.
     epoch_key = _hash32(tf.bitwise.bitwise_xor(_hash32(tf.cast(seed, tf.uint32)),
                                                tf.cast(epoch, tf.uint32)))
-    round_keys = [_hash32(tf.bitwise.bitwise_xor(epoch_key, _uint32(_GOLDEN * r)))
-                  for r in range(4)]
+    # The round keys in one vector: a graph pays per op, not per element.
+    round_keys = tf.unstack(_hash32(tf.bitwise.bitwise_xor(
+        epoch_key, tf.constant([_GOLDEN * r & 0xFFFFFFFF for r in range(4)], tf.uint32))))
     half = _uint32(max(1, ((self.num_examples - 1).bit_length() + 1) // 2))
     mask = tf.bitwise.left_shift(_uint32(1), half) - 1
 
