@@ -1,8 +1,10 @@
 """On-device loops: many train steps, or a whole evaluation, per call.
 
-Each loop is one `tf.function`. The scalars a step returns are summed in
-loop-carried tensors (not `tf.Variable`s updated per step), so the host does
-no work per step and the loop stays compilable by XLA. Batches come from a
+The loops are graph code for the caller's `tf.function` (`compiled` makes
+one, with XLA where it can; the Iteration puts a train loop and an
+evaluation in one). The scalars a step returns are summed in loop-carried
+tensors (not `tf.Variable`s updated per step), so the host does no work per
+step and the loop stays compilable by XLA. Batches come from a
 data object (`DeviceData`, `PipelineData` or `DistributedData`) with
 `start(step)` and `next(state, step)` for training (with `segmented`, a
 state from `start(step)` holds until `segment_end(step)` only),
@@ -118,11 +120,9 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     return tf.logical_and(step < until, all_finite(sums))
 
   def all_finite(sums):
-    # One op for the usual single watched scalar (a graph pays per op); a
-    # non-finite sum makes the total non-finite.
     if not watch:
       return tf.constant(True)
-    return tf.math.is_finite(tf.add_n([sums[name] for name in watch]))
+    return tf.reduce_all(tf.math.is_finite(tf.stack([sums[name] for name in watch])))
 
   def loop(start_step, num_steps):
     end = start_step + num_steps
