@@ -1,7 +1,6 @@
 """`main.py` run as a user runs it, and its output read as a user reads it."""
 
 import json
-import os
 import socket
 import subprocess
 import sys

@@ -10,7 +10,6 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 import tensorflow as tf
 
 from trainer import loops
-from trainer import progress
 from trainer.distribution import Replicas
 from trainer.errors import ConfigError
 from trainer.summary_manager import SummaryManager

@@ -287,25 +287,21 @@ class SummaryManager:
     """Makes an evaluation's means at global step `step` the pending val point."""
     self.pending['val'] = Point(self.x(step), means, self.new_tags('val', list(means), step))
 
-  def written(self) -> None:
-    """After the call that wrote the pending points whose tags were all new.
+  def written(self, by_graph: bool = True) -> None:
+    """Ends the pending points: the graph wrote those whose tags were all new (`by_graph`).
 
-    A point that a killed run left partly on disk gets its missing tags here.
+    Their new tags are written here otherwise, e.g. those of a point that a
+    killed run left partly on disk.
     """
     for split, point in self.pending.items():
-      if not point.all_new:
-        self._write_new_tags(split, point)
+      if not (by_graph and point.all_new):
+        self._write(split, point.x, {tag: value for (tag, value), new
+                                     in zip(point.values.items(), point.emit) if new})
     self.pending = {}
-
-  def _write_new_tags(self, split: str, point: Point) -> None:
-    self._write(split, point.x, {tag: value for (tag, value), new
-                                 in zip(point.values.items(), point.emit) if new})
 
   def settle(self) -> None:
     """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""
-    for split, point in self.pending.items():
-      self._write_new_tags(split, point)
-    self.pending = {}
+    self.written(by_graph=False)
     for name, variable in self._saved_sums.items():
       variable.assign(self._sums[name])
     self._saved_steps.assign(self._steps)
