@@ -14,7 +14,7 @@ import functools
 import glob
 import os
 import tempfile
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import gin
 import tensorflow as tf
@@ -107,29 +107,42 @@ def read_summaries(model_dir: str) -> List[Written]:
 
 
 def steady_rate_from_events(written: Sequence[Written], steps_per_epoch: int) -> float:
-  """Steps per second between two train points: the first after epoch 1, the last before the end.
+  """Steps per second between two loop ends: the first after epoch 1, the last before the end.
 
-  A summary's wall time is taken when it is written. The window runs from
-  the last summary written at the first train point at or after the first
-  epoch's end to the last summary written at the last train point before
-  the final step. Every step in between is whole (training, summaries,
-  evaluation), and both ends are the same moment of the Trainer's loop, so
-  this holds wherever the Trainer writes its points (in the loop's call, or
-  at the start of the next one). Building, tracing, compiling, the first
-  epoch and the end (the final point, written with the final checkpoint)
-  fall outside it.
+  A summary's wall time is taken when it is written. The Trainer writes the
+  points of a loop's call together, at the start of the next call, so the
+  last train point of such a batch marks the end of a loop, and its last
+  write the start of the next call. The window runs from the first batch
+  end at or after the first epoch's end to the last one before the final
+  step. Every step in between is whole (training, summaries, evaluation).
+  Building, tracing, compiling, the first epoch and the end (the final
+  point, written with the final checkpoint) fall outside it.
+
+  Two train points are in one batch when the second was written sooner
+  after the first than half the time their steps take at the run's rate
+  (between batches, a whole loop runs; within one, a few writes).
 
   Returns:
-    The rate, or NaN when there are not two such points.
+    The rate, or NaN when there are not two such batch ends.
   """
-  final = max(w.step for w in written)
-  points = sorted({w.step for w in written if w.train_scalar and steps_per_epoch <= w.step < final})
-  if len(points) < 2:
+  first_write: Dict[int, float] = {}
+  last_write: Dict[int, float] = {}
+  for w in written:
+    if w.train_scalar:
+      first_write[w.step] = min(first_write.get(w.step, w.wall_time), w.wall_time)
+      last_write[w.step] = max(last_write.get(w.step, w.wall_time), w.wall_time)
+  steps = sorted(last_write)
+  if len(steps) < 2:
     return float('nan')
-  first, last = points[0], points[-1]
-  start = max(w.wall_time for w in written if w.step == first)
-  end = max(w.wall_time for w in written if w.step == last)
-  return (last - first) / (end - start)
+  rough_rate = (steps[-1] - steps[0]) / (last_write[steps[-1]] - first_write[steps[0]])
+  # The final batch, written with the final checkpoint, has no end here.
+  batch_ends = [step for step, after in zip(steps, steps[1:]) if
+                first_write[after] - last_write[step] > 0.5 * (after - step) / rough_rate]
+  window = [step for step in batch_ends if step >= steps_per_epoch]
+  if len(window) < 2:
+    return float('nan')
+  first, last = window[0], window[-1]
+  return (last - first) / (last_write[last] - last_write[first])
 
 
 def _parse(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
@@ -196,7 +209,7 @@ def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -
     total = tf.constant(0.0)
     i = tf.constant(0, tf.int64)
     while i < steps_per_epoch:
-      batch, state = data.next(state, start_step + i)
+      batch = data.next(state, start_step + i)
       total += _batch_sum(batch)
       i += 1
     return total

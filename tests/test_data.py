@@ -63,7 +63,7 @@ def read_batches(data, first_step, count):
     step = tf.constant(step, tf.int64)
     if step == segment_end:
       state, segment_end = data.start(step), data.segment_end(step)
-    batch, state = data.next(state, step)
+    batch = data.next(state, step)
     batches.append(batch[0].numpy().tolist())
   return batches
 

@@ -2,20 +2,33 @@
 
 import pytest
 
-from trainer.intervals import Interval, steps_to_next_boundary
+from trainer.intervals import Interval, loop_length
 
 
 def test_loop_ends_at_the_nearest_boundary_of_any_period_or_the_cap():
   # Summaries every 7 steps, evaluation every 10, loops of at most 5 steps.
   step, ends = 0, []
   while step < 30:
-    step += steps_to_next_boundary(step, [7, 10], last_step=30, max_steps=5)
+    step += loop_length(step, [7, 10], last_step=30, max_steps=5)
     ends.append(step)
   assert ends == [5, 7, 10, 14, 19, 20, 21, 26, 28, 30]
 
 
 def test_loop_never_passes_the_last_step():
-  assert steps_to_next_boundary(95, [100], last_step=97, max_steps=1000) == 2
+  assert loop_length(95, [100], last_step=97, max_steps=1000) == 2
+  assert loop_length(95, [], last_step=97, max_steps=1000, spanned=10, max_spanned=5) == 2
+
+
+def test_loop_runs_across_spanned_boundaries_and_ends_whole_intervals_at_a_cap():
+  # Summaries (spanned) every 7 steps, evaluation every 30, loops of at most 20 steps.
+  step, ends = 0, []
+  while step < 70:
+    step += loop_length(step, [30], last_step=70, max_steps=20, spanned=7, max_spanned=10)
+    ends.append(step)
+  assert ends == [14, 30, 49, 60, 70]
+  # At most two boundaries per loop; a cap below the first boundary ends the loop there.
+  assert loop_length(0, [], last_step=100, max_steps=50, spanned=7, max_spanned=2) == 14
+  assert loop_length(0, [], last_step=100, max_steps=5, spanned=7, max_spanned=2) == 5
 
 
 def test_epoch_interval_in_steps():

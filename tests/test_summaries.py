@@ -9,6 +9,7 @@ import pytest
 
 import trainer
 from tests.conftest import train_regression
+from trainer.errors import NonFiniteError
 from trainer.event_files import read_scalars, read_texts
 
 
@@ -47,18 +48,39 @@ def test_epoch_axis_that_cannot_be_kept_is_refused(tmp_path):
                      "SummaryManager.x_axis = 'epoch'")
 
 
-def test_interval_that_is_not_a_multiple_of_steps_per_loop_is_never_split(tmp_path):
+def test_points_are_the_same_whether_loops_split_intervals_or_span_them(tmp_path):
   bindings = ['Trainer.train_epochs = None', 'Trainer.train_steps = 30',
               'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 7',
               'Trainer.eval_every_n_epochs = None']
   train_regression(tmp_path / 'loops_of_5', *bindings, 'Trainer.steps_per_loop = 5')
-  train_regression(tmp_path / 'loops_of_1000', *bindings, 'Trainer.steps_per_loop = 1000')
+  # The first loop ends at the first interval; then the speed is known, and
+  # the second spans the rest (any speed fits in 1e9 seconds).
+  train_regression(tmp_path / 'spanning', *bindings, 'Trainer.seconds_per_loop = 1e9')
   short_loops = read_scalars(tmp_path / 'loops_of_5' / 'train')
-  long_loops = read_scalars(tmp_path / 'loops_of_1000' / 'train')
+  spanning = read_scalars(tmp_path / 'spanning' / 'train')
   # Every interval end, then the last partial interval (29..30) at the final step.
   assert [step for step, _ in short_loops['loss']] == [7, 14, 21, 28, 30]
-  for tag in ('loss', 'mae', 'learning_rate'):
-    np.testing.assert_allclose(short_loops[tag], long_loops[tag], rtol=1e-6, err_msg=tag)
+  for tag in ('loss', 'mae', 'learning_rate'):  # Loops of 5 sum an interval in two parts.
+    np.testing.assert_allclose(short_loops[tag], spanning[tag], rtol=1e-6, err_msg=tag)
+  # The points of one call share its throughput.
+  rates = [rate for _, rate in spanning['steps_per_second']]
+  assert rates[0] != rates[1] == rates[2] == rates[3] == rates[4]
+
+
+def test_nan_in_a_loop_spanning_intervals_writes_those_that_ended_before_it(tmp_path):
+  # From step 31 on, a learning rate of 1e6 makes the loss overflow within a few steps.
+  with pytest.raises(NonFiniteError) as error:
+    train_regression(tmp_path, 'Trainer.train_epochs = None', 'Trainer.train_steps = 300',
+                     'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 5',
+                     'Trainer.eval_every_n_epochs = None', 'Trainer.seconds_per_loop = 1e9',
+                     'adam.learning_rate = @piecewise_constant_decay()',
+                     'piecewise_constant_decay.boundaries = [30]',
+                     'piecewise_constant_decay.values = [1e-3, 1e6]')
+  bad_step = error.value.step
+  assert 30 < bad_step < 300
+  losses = read_scalars(tmp_path / 'train')['loss']
+  assert [step for step, _ in losses] == list(range(5, bad_step, 5))
+  assert np.all(np.isfinite([loss for _, loss in losses]))
 
 
 def test_gradient_statistics_one_tag_per_trainable_variable(tmp_path):

@@ -61,3 +61,15 @@ def positive(**values: Optional[int]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                               or value < 1):
       raise ConfigError(f'Trainer.{name} must be a positive whole number, not {value!r}')
+
+
+def positive_seconds(**values: Optional[float]) -> None:
+  """Checks that each given `Trainer.<name>=value` is a number of seconds > 0 (or None).
+
+  Raises:
+    ConfigError: One is not; the message names it.
+  """
+  for name, value in values.items():
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not value > 0):
+      raise ConfigError(f'Trainer.{name} must be a number of seconds > 0, not {value!r}')

@@ -114,10 +114,10 @@ class IteratorData:
     del start_step
     return tf.constant(0)
 
-  def next(self, state: tf.Tensor, step: tf.Tensor) -> Tuple[Any, tf.Tensor]:
+  def next(self, state: tf.Tensor, step: tf.Tensor) -> Any:
     """In the graph: the next batch of the training iterator."""
-    del step
-    return next(self._iterator), state
+    del state, step
+    return next(self._iterator)
 
   def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
     """In the graph: `state = fn(state, batch)` over every evaluation batch."""

@@ -10,7 +10,7 @@ continues with exactly the batch an uninterrupted run would have used.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple, Union
+from typing import Any, Callable, Dict, Union
 
 import numpy as np
 import tensorflow as tf
@@ -137,12 +137,12 @@ class DeviceData:
     """In the graph: the step at which the state `start(step)` no longer holds (the epoch's end)."""
     return (step // self.steps_per_epoch + 1) * self.steps_per_epoch
 
-  def next(self, state: State, step: tf.Tensor) -> Tuple[Batch, State]:
-    """In the graph: the batch of 0-based global step `step`, and the new state."""
+  def next(self, state: State, step: tf.Tensor) -> Batch:
+    """In the graph: the batch of 0-based global step `step` (`state` is unchanged)."""
     # A gather, not a slice: XLA needs a slice's start at compile time, so a
     # slice would recompile the whole loop for every new start step.
     index = step % self.steps_per_epoch
-    return tf.nest.map_structure(lambda batches: tf.gather(batches, index), state), state
+    return tf.nest.map_structure(lambda batches: tf.gather(batches, index), state)
 
   def batches_from(self, start_step: int, seed: int) -> tf.data.Dataset:
     """The batches `next` makes for steps `start_step`, `start_step + 1`, ... (forever).

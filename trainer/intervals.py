@@ -1,10 +1,9 @@
 """Intervals in steps or epochs, and how far the next loop may run.
 
-Every periodic event of a run (summaries, evaluation, checkpoints, the end
-of an epoch) is an `Interval`. Once the number of steps per epoch is known,
-each one is simply "every `m` global steps", so the Trainer can compute, on
-the host and without touching the device, how many steps its next on-device
-loop may run before some event is due.
+Every periodic event of a run (summaries, evaluation, checkpoints) is an
+`Interval`. Once the number of steps per epoch is known, each one is simply
+"every `m` global steps", so the Trainer can compute, on the host and
+without touching the device, how many steps its next on-device loop runs.
 """
 
 from __future__ import annotations
@@ -85,22 +84,34 @@ class Interval:
     return step > 0 and step % self.in_steps(steps_per_epoch) == 0
 
 
-def steps_to_next_boundary(step: int, periods: Iterable[int], last_step: int,
-                           max_steps: int) -> int:
-  """How many steps the next loop may run without crossing an event.
+def loop_length(step: int, stops: Iterable[int], last_step: int, max_steps: int,
+                spanned: Optional[int] = None, max_spanned: int = 1) -> int:
+  """How many steps the next loop runs.
+
+  A loop ends at the first boundary of a `stops` period (an event the host
+  runs between loops: evaluation, a checkpoint) or at the last step. It
+  runs on across the boundaries of `spanned` (summary intervals, whose sums
+  the loop keeps apart), at most `max_spanned` of them. When a cap
+  (`max_steps`, `max_spanned`) would end it between two `spanned`
+  boundaries, it ends at the last boundary before the cap instead, if it
+  holds one, so that its call ends whole intervals.
 
   Args:
     step: The global step the loop starts at.
-    periods: Periods in steps of every event to stop at (summaries, eval,
-      checkpoints, epoch ends).
+    stops: Periods in steps of the events to stop at.
     last_step: The step training ends at.
     max_steps: The most steps one loop may run.
+    spanned: The period in steps of the boundaries a loop runs across, if any.
+    max_spanned: The most `spanned` boundaries in one loop.
 
   Returns:
-    The largest n <= max_steps such that no period ends strictly inside
-    (step, step + n) and step + n <= last_step.
+    The number of steps, at least 1 (if step < last_step).
   """
-  n = min(last_step - step, max_steps)
-  for period in periods:
-    n = min(n, period - step % period)
-  return n
+  to_stop = min([last_step - step, *(period - step % period for period in stops)])
+  cap = max_steps
+  if spanned:
+    first = spanned - step % spanned
+    cap = min(cap, first + (max_spanned - 1) * spanned)
+    if to_stop > cap >= first:
+      return first + (cap - first) // spanned * spanned
+  return min(to_stop, cap)

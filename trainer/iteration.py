@@ -22,18 +22,21 @@ class Outcome(NamedTuple):
 
   Attributes:
     bad_step: The step at which a watched scalar was first non-finite, or -1
-      (nothing else is then filled in).
-    watched: The sums of the watched scalars over the loop's steps (the
-      non-finite one is non-finite as the step's value was).
-    train_values: The values of the interval that ended (empty if none did).
+      (then only the intervals that ended before it are filled in).
+    watched: The sums of the watched scalars over the steps of the
+      interval so far in the loop (the non-finite one is non-finite as the
+      step's value was).
+    train_points: The global step and values of each interval that ended.
     val_values: The evaluation's means (empty if it did not evaluate).
     host_flags: The call's `host_flags`, raised (1.0) where any worker raised them.
+    seconds: The host time of the call.
   """
   bad_step: int
   watched: List[float]
-  train_values: Dict[str, float]
+  train_points: List[Tuple[int, Dict[str, float]]]
   val_values: Dict[str, float]
   host_flags: List[float]
+  seconds: float
 
 
 class Iteration:
@@ -43,13 +46,14 @@ class Iteration:
   that the previous call made (`SummaryManager.pending`: a train point's
   throughput is known only once its call is over), then runs the loop, one
   XLA-compiled function where possible: the train steps, the global step
-  and, if due, the evaluation. It returns the loop's sums, which the host
-  adds to the interval's. Python booleans
-  choose what it writes and whether it evaluates, so each combination is
-  a function of its own, traced before it is timed and called directly,
-  the same on every worker of a cluster (as their collectives must be).
-  If a watched scalar turns non-finite, the loop stops there and the
-  call's points are not written.
+  and, if due, the evaluation. Over segmented data (`DeviceData`), the loop
+  runs across summary interval boundaries and returns each interval's sums;
+  the host adds them to the intervals'. Python values (whether to
+  evaluate, how many points of each split to write) choose the function, so
+  each combination is a function of its own, traced before it is timed and
+  called directly, the same on every worker of a cluster (as their
+  collectives must be). If a watched scalar turns non-finite, the loop
+  stops there; the intervals that ended before it are returned.
 
   Args:
     train_step: batch -> scalars, the Trainer's step (with the learning rate).
@@ -61,6 +65,9 @@ class Iteration:
     check_finite: Train scalars that must stay finite.
     jit_compile: Compile the loops with XLA where possible.
     replicas: Where the steps run (one device, or a strategy's replicas).
+    interval: The summary interval in steps.
+    max_intervals: The most interval boundaries a loop may cross or end at
+      (with `spans_intervals`).
 
   Raises:
     ConfigError: `check_finite` names a scalar the train step does not return.
@@ -70,15 +77,21 @@ class Iteration:
   def __init__(self, train_step: Callable[[Any], Scalars], train_data: Any,
                eval_step: Optional[Callable[[Any], Scalars]], val_data: Any,
                summaries: SummaryManager, global_step: tf.Variable,
-               check_finite: Sequence[str], jit_compile: bool, replicas: Replicas):
+               check_finite: Sequence[str], jit_compile: bool, replicas: Replicas,
+               interval: int, max_intervals: int):
     self.train_scalars = list(loops.scalar_specs(replicas.first_replica(train_step),
                                                  train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
     if unknown:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
-    self._train_loop = loops.make_train_loop(replicas.mean(train_step), train_data,
-                                             self.train_scalars, check_finite, jit_compile)
+    self.spans_intervals = train_data.segmented
+    self._interval = interval
+    # Parts of a loop: one per interval it ends, and the rest of one.
+    self._max_parts = max_intervals + 1 if self.spans_intervals else 1
+    self._train_loop = loops.make_train_loop(
+        replicas.mean(train_step), train_data, self.train_scalars, check_finite, jit_compile,
+        interval if self.spans_intervals else None, self._max_parts)
     self.eval_scalars = []
     self._eval_loop = None
     if val_data is not None:
@@ -95,7 +108,7 @@ class Iteration:
     self._jit_compile = jit_compile and all(data.compilable for data in (train_data, val_data)
                                             if data is not None)
     self._loops: Dict[bool, Callable[..., tf.Tensor]] = {}
-    self._calls: Dict[Tuple[bool, ...], Callable[..., tf.Tensor]] = {}
+    self._calls: Dict[Tuple[Any, ...], Callable[..., tf.Tensor]] = {}
 
   def __call__(self, start_step: int, num_steps: int, interval_ends: bool, evaluate: bool,
                host_flags: Sequence[bool]) -> Outcome:
@@ -103,8 +116,10 @@ class Iteration:
 
     Args:
       start_step: The global step before the iteration.
-      num_steps: Train steps to run.
-      interval_ends: The summary interval ends with the last step.
+      num_steps: Train steps to run: without `spans_intervals`, none past
+        the next interval boundary.
+      interval_ends: The summary interval ends with the last step (at a
+        boundary, or at the end of training).
       evaluate: Evaluate (and write val/) after the last step.
       host_flags: Decisions of this process for after the call (e.g. stop,
         save), combined over the workers of a cluster (see `Outcome`).
@@ -113,20 +128,19 @@ class Iteration:
       The outcome.
     """
     summaries, end = self._summaries, start_step + num_steps
-    pending = summaries.pending
-    # What the graph writes is chosen by Python booleans (a tf.cond costs a
-    # call 40 us), except on a cluster, whose workers must trace the same
+    # What the graph writes is chosen on the host (a tf.cond costs a call
+    # 40 us), except on a cluster, whose workers must trace the same
     # functions: only the chief knows which points are on disk already.
-    in_graph = {split: split in pending and (self._replicas.multi_worker or pending[split].all_new)
-                for split in ('train', 'val')}
-    call = self._concrete(evaluate, in_graph['train'], in_graph['val'])  # Traces the first time.
-    train, val = pending.get('train'), pending.get('val')
+    cluster = self._replicas.multi_worker
+    written = {split: [point for point in points if cluster or point.all_new]
+               for split, points in summaries.pending.items()}
+    train, val = written['train'], written['val']
+    call = self._concrete(evaluate, len(train), len(val))  # Traces the first time.
     # One input vector each way: each tensor costs the call microseconds.
-    ints = tf.constant([start_step, num_steps, train.x if train else 0, val.x if val else 0,
-                        bool(train and train.all_new), bool(val and val.all_new)], tf.int64)
-    floats = tf.constant([*(train.values.values() if train else [0.0] * len(self._train_tags)),
-                          *(val.values.values() if val else [0.0] * len(self.eval_scalars)),
-                          *host_flags], tf.float64)
+    ints = tf.constant([start_step, num_steps, *(p.x for p in train), *(p.x for p in val),
+                        *(p.all_new for p in train), *(p.all_new for p in val)], tf.int64)
+    floats = tf.constant([*(v for p in train for v in p.values.values()),
+                          *(v for p in val for v in p.values.values()), *host_flags], tf.float64)
     began = time.perf_counter()
     packed = call(ints, floats).numpy()  # Waits for the call to finish.
     # The call's evaluation too: a clock read between the two, in the graph,
@@ -134,44 +148,55 @@ class Iteration:
     seconds = time.perf_counter() - began
     summaries.written()
     bad_step, values = int(packed[0]), iter(packed[1:].tolist())
-    sums = {name: next(values) for name in self.train_scalars}
+    rows = [[next(values) for _ in self.train_scalars] for _ in range(self._max_parts)]
     val_values = {name: next(values) for name in self.eval_scalars} if evaluate else {}
     flags = [next(values) for _ in host_flags]
-    watched = [sums[name] for name in self._watch]
-    if bad_step >= 0:
-      return Outcome(bad_step, watched, {}, {}, flags)
-    summaries.add_loop(sums, num_steps, seconds)
-    train_values = summaries.end_interval(end) if interval_ends else {}
+    # The loop's parts end at the interval boundaries inside it, and at its end.
+    interval = self._interval
+    part_ends = [*range(start_step - start_step % interval + interval, end, interval), end]
+    ran = bad_step - start_step if bad_step >= 0 else num_steps
+    train_points, part_start = [], start_step
+    for part_end, row in zip(part_ends, rows):
+      if bad_step >= 0 and part_end >= bad_step:
+        watched = dict(zip(self.train_scalars, row))
+        return Outcome(bad_step, [watched[name] for name in self._watch], train_points, {},
+                       flags, seconds)
+      steps = part_end - part_start
+      summaries.add_loop(dict(zip(self.train_scalars, row)), steps, seconds * steps / ran)
+      if part_end < end or interval_ends:
+        train_points.append((part_end, summaries.end_interval(part_end)))
+      part_start = part_end
     if evaluate:
       summaries.evaluated(end, val_values)
-    return Outcome(bad_step, watched, train_values, val_values, flags)
+    return Outcome(bad_step, [], train_points, val_values, flags, seconds)
 
-  def _concrete(self, *key: bool) -> Callable[..., tf.Tensor]:
+  def _concrete(self, evaluate: bool, train_points: int, val_points: int
+                ) -> Callable[..., tf.Tensor]:
+    key = (evaluate, train_points, val_points)
     if key not in self._calls:
       self._calls[key] = tf.function(functools.partial(self._run, *key)).get_concrete_function(
-          tf.TensorSpec([6], tf.int64), tf.TensorSpec([None], tf.float64))
+          tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.float64))
       # Tracing leaves ~300,000 Python objects; a full collection scanning
       # them paused the loop 160 ms. Frozen, the collector skips them (the
       # Trainer unfreezes them when training ends).
       gc.freeze()
     return self._calls[key]
 
-  def _run(self, evaluate, write_train, write_val, ints, floats):
+  def _run(self, evaluate, train_points, val_points, ints, floats):
     """The call: `ints`, `floats` as `__call__` packs them; returns one float64 vector."""
-    start_step, num_steps, train_x, val_x, train_new, val_new = tf.unstack(ints)
-    train_point, val_point, host_flags = tf.split(
-        floats, [len(self._train_tags), len(self.eval_scalars), -1])
+    start_step, num_steps, *ints = tf.unstack(ints, num=2 + 2 * (train_points + val_points))
+    xs, news = ints[:len(ints) // 2], ints[len(ints) // 2:]
+    widths = {'train': len(self._train_tags), 'val': len(self.eval_scalars)}
+    values = tf.split(floats, [widths['train']] * train_points + [widths['val']] * val_points
+                      + [-1])
     cluster, writes = self._replicas.multi_worker, []
-    if write_train:
-      writes += self._summaries.write('train', train_x, train_point,
-                                      train_new > 0 if cluster else None)
-    if write_val:
-      writes += self._summaries.write('val', val_x, val_point, val_new > 0 if cluster else None)
+    for i, split in enumerate(['train'] * train_points + ['val'] * val_points):
+      writes += self._summaries.write(split, xs[i], values[i], news[i] > 0 if cluster else None)
     # Written before the loop starts, not beside it: a point's wall time is
     # then the start of the call (nothing else orders them).
     with tf.control_dependencies(writes):
       packed = self._loop(evaluate)(start_step, num_steps)
-    flags = self._replicas.any_worker(tf.cast(host_flags, tf.float32))
+    flags = self._replicas.any_worker(tf.cast(values[-1], tf.float32))
     return tf.concat([packed, tf.cast(flags, tf.float64)], 0)
 
   def _loop(self, evaluate: bool) -> Callable[..., tf.Tensor]:
@@ -179,13 +204,15 @@ class Iteration:
     if evaluate not in self._loops:
 
       def run(start_step, num_steps):
-        sums, bad_step = self._train_loop(start_step, num_steps)
+        part_sums, bad_step = self._train_loop(start_step, num_steps)
         self._global_step.assign(start_step + num_steps)
-        parts = [bad_step, *(sums[name] for name in self.train_scalars)]
+        parts = [tf.cast(bad_step, tf.float64)[tf.newaxis],
+                 tf.reshape(tf.cast(part_sums, tf.float64), [-1])]
         if evaluate:
           val_means = self._eval_loop()
-          parts += [val_means[name] for name in self.eval_scalars]
-        return tf.stack([tf.cast(part, tf.float64) for part in parts])
+          parts.append(tf.stack([tf.cast(val_means[name], tf.float64)
+                                 for name in self.eval_scalars]))
+        return tf.concat(parts, 0)
 
       self._loops[evaluate] = loops.compiled(run, self._jit_compile, 'loop', _INT, _INT)
     return self._loops[evaluate]

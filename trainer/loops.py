@@ -6,7 +6,7 @@ evaluation in one). The scalars a step returns are summed in loop-carried
 tensors (not `tf.Variable`s updated per step), so the host does no work per
 step and the loop stays compilable by XLA. Batches come from a
 data object (`DeviceData`, `PipelineData` or `DistributedData`) with
-`start(step)` and `next(state, step)` for training (with `segmented`, a
+`start(step)` and `next(state, step) -> batch` for training (with `segmented`, a
 state from `start(step)` holds until `segment_end(step)` only),
 `fold(fn, state)` for evaluation, an `element_spec` and `compilable`
 (whether its batching ops compile with XLA). Under a tf.distribute strategy,
@@ -16,7 +16,7 @@ their scalars (`trainer.distribution.Replicas`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -88,12 +88,15 @@ def compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
 
 
 def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Sequence[str],
-                    jit_compile: bool) -> Callable[[tf.Tensor, tf.Tensor], Any]:
-  """Builds `loop(start_step, num_steps) -> (sums, bad_step)`, to call in a graph.
+                    jit_compile: bool, interval: Optional[int] = None,
+                    max_parts: int = 1) -> Callable[[tf.Tensor, tf.Tensor], Any]:
+  """Builds `loop(start_step, num_steps) -> (part_sums, bad_step)`, to call in a graph.
 
   Runs up to `num_steps` steps. The loop stops early at the first step
-  where a watched scalar is NaN or infinite (or makes its sum over the
-  loop's steps overflow).
+  where a watched scalar is NaN or infinite (or makes its sum overflow).
+  With `interval`, the loop may run across summary interval boundaries: it
+  is cut into parts there, and returns each part's sums (so the host gets
+  every interval's means from one call).
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
@@ -102,15 +105,25 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     watch: The names of the scalars that must stay finite.
     jit_compile: Compile with XLA: where `data` does not allow the caller to
       compile the whole loop (`compiled(..., data.compilable)`), the step alone.
+    interval: The summary interval in steps, for `segmented` data only;
+      None: the caller ends every loop at or before the next boundary.
+    max_parts: With `interval`, the most parts a loop has (the caller's
+      promise): the rows of the result.
 
   Returns:
-    A Python function of int64 tensors, returning: per scalar, its
-    float32 sum over the steps (non-finite for a watched scalar that was);
-    and the global step at which a watched scalar was first non-finite, or
-    -1.
+    A Python function of int64 tensors, returning: a float32 matrix whose
+    row i holds, per scalar in `names` order, its sum over the steps of the
+    loop's i-th part (parts end at the interval boundaries strictly inside
+    the loop, and at its end; rows past the last part are zeros; a watched
+    sum that was non-finite stays so); and the global step at which a
+    watched scalar was first non-finite, or -1.
   """
+  if interval is not None and not data.segmented:
+    raise ValueError('a loop runs across interval boundaries only over segmented data')
   if jit_compile and not data.compilable:
     step_fn = compiled(step_fn, True, 'train step', data.element_spec)
+
+  watched = [list(names).index(name) for name in watch]
 
   def running(step, until, sums):
     # A non-finite value makes its sum non-finite from that step on, so the
@@ -120,36 +133,52 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
     return tf.logical_and(step < until, all_finite(sums))
 
   def all_finite(sums):
-    if not watch:
+    if not watched:
       return tf.constant(True)
-    return tf.reduce_all(tf.math.is_finite(tf.stack([sums[name] for name in watch])))
+    return tf.reduce_all(tf.math.is_finite(tf.gather(sums, watched)))
+
+  def run_steps(state, until, step, sums):
+    # One vector of sums, and the data state a loop invariant: without XLA,
+    # a graph pays per op, and per loop variable at every step.
+    while running(step, until, sums):
+      values = step_fn(data.next(state, step))
+      sums += tf.stack([tf.cast(values[name], tf.float32) for name in names])
+      step += 1
+    return step, sums
+
+  def record(rows, row, step, sums):
+    """Puts the part's sums in its row; at a boundary, starts the next part."""
+    rows = tf.tensor_scatter_nd_update(rows, [[row]], [sums])
+    # Kept when non-finite, so that the loop stops on them.
+    boundary = tf.logical_and(step % interval == 0, all_finite(sums))
+    return rows, row + tf.cast(boundary, tf.int32), tf.where(boundary, 0.0, sums)
 
   def loop(start_step, num_steps):
     end = start_step + num_steps
-    sums = {name: tf.constant(0.0) for name in names}
+    sums = tf.zeros([len(names)])
+    rows, row = tf.zeros([max_parts, len(names)]), tf.constant(0)
     # `while`, not `for i in tf.range(num_steps)`: under XLA the latter needs
     # num_steps at compile time and recompiles for every new loop length.
     step = start_step
-
-    def run_steps(state, segment_end, step, sums):
-      while running(step, segment_end, sums):
-        batch, state = data.next(state, step)
-        values = step_fn(batch)
-        sums = {name: total + tf.cast(values[name], tf.float32) for name, total in sums.items()}
-        step += 1
-      return step, sums
-
     if data.segmented:
       while running(step, end, sums):
         # Segments (epochs, for DeviceData) keep the data state fixed, so the
         # steps inside one read their batches without a branch per step.
-        step, sums = run_steps(data.start(step), tf.minimum(end, data.segment_end(step)),
-                               step, sums)
+        state, segment_end = data.start(step), tf.minimum(end, data.segment_end(step))
+        if interval:  # Parts: a branch per part, not per step.
+          while running(step, segment_end, sums):
+            part_end = tf.minimum(segment_end, (step // interval + 1) * interval)
+            step, sums = run_steps(state, part_end, step, sums)
+            rows, row, sums = record(rows, row, step, sums)
+        else:
+          step, sums = run_steps(state, segment_end, step, sums)
     else:  # One state for the whole loop (an iterator).
       step, sums = run_steps(data.start(step), end, step, sums)
+    if not interval:
+      rows = sums[tf.newaxis]
     # The loop stopped early only at the step that made a watched sum non-finite.
     bad_step = tf.where(all_finite(sums), tf.constant(-1, tf.int64), step)
-    return sums, bad_step
+    return rows, bad_step
 
   return loop
 

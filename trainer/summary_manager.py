@@ -136,7 +136,7 @@ class SummaryManager:
     self._eval_scalars: List[str] = []
     # Points computed by a call and written by the next one (a train point's
     # throughput is known only once its call is over), or before a checkpoint.
-    self.pending: Dict[str, Point] = {}
+    self.pending: Dict[str, List[Point]] = {'train': [], 'val': []}
     self.flush_every_n_seconds = flush_every_n_seconds
     self._last_flush = time.monotonic()
     self._on_disk: Dict[str, Dict[str, int]] = {}  # split -> tag -> last step written.
@@ -232,7 +232,7 @@ class SummaryManager:
 
   def write(self, split: str, x: tf.Tensor, values: tf.Tensor,
             emit: Optional[tf.Tensor]) -> List[tf.Tensor]:
-    """Writes a pending point (`pending[split]`) at x-axis value `x`.
+    """Writes a pending point (of `pending[split]`) at x-axis value `x`.
 
     Args:
       split: 'train' or 'val'.
@@ -277,15 +277,15 @@ class SummaryManager:
     rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
     values = {**{name: total / self._steps for name, total in self._sums.items()},
               **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
-    self.pending['train'] = Point(self.x(step), values,
-                                  self.new_tags('train', self.train_tags, step))
+    self.pending['train'].append(Point(self.x(step), values,
+                                       self.new_tags('train', self.train_tags, step)))
     self._sums = dict.fromkeys(self._sums, 0.0)
     self._steps = self._seconds = 0.0
     return values
 
   def evaluated(self, step: int, means: Dict[str, float]) -> None:
-    """Makes an evaluation's means at global step `step` the pending val point."""
-    self.pending['val'] = Point(self.x(step), means, self.new_tags('val', list(means), step))
+    """Makes an evaluation's means at global step `step` a pending val point."""
+    self.pending['val'].append(Point(self.x(step), means, self.new_tags('val', list(means), step)))
 
   def written(self, by_graph: bool = True) -> None:
     """Ends the pending points: the graph wrote those whose tags were all new (`by_graph`).
@@ -293,11 +293,12 @@ class SummaryManager:
     Their new tags are written here otherwise, e.g. those of a point that a
     killed run left partly on disk.
     """
-    for split, point in self.pending.items():
-      if not (by_graph and point.all_new):
-        self._write(split, point.x, {tag: value for (tag, value), new
-                                     in zip(point.values.items(), point.emit) if new})
-    self.pending = {}
+    for split, points in self.pending.items():
+      for point in points:
+        if not (by_graph and point.all_new):
+          self._write(split, point.x, {tag: value for (tag, value), new
+                                       in zip(point.values.items(), point.emit) if new})
+    self.pending = {split: [] for split in self.pending}
 
   def settle(self) -> None:
     """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""

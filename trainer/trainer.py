@@ -25,7 +25,7 @@ from trainer.device_data import DeviceData, is_arrays
 from trainer.distributed_data import DistributedData
 from trainer.distribution import Replicas, replicas_in_sync
 from trainer.gradient_stats import gradient_statistics
-from trainer.intervals import Interval, steps_to_next_boundary
+from trainer.intervals import Interval, loop_length
 from trainer.iteration import Iteration
 from trainer.summary_manager import SummaryManager
 
@@ -33,6 +33,8 @@ Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 OPERATIVE_CONFIG = 'operative_config.gin'
+# Each interval a loop ends is a point its host call writes: a bound on the call's size.
+MAX_INTERVALS_PER_LOOP = 100
 
 
 @gin.configurable
@@ -41,8 +43,10 @@ class Trainer:
 
   A run trains for `train_steps` steps or `train_epochs` epochs in on-device
   loops of up to `steps_per_loop` steps. Each loop ends exactly where an
-  event is due (summaries, evaluation, a checkpoint), and the due events
-  run in the same call. Rerunning with the same `model_dir`
+  event is due (evaluation, a checkpoint), and the due events run in the
+  same call. With the data on the device, a loop runs across summary
+  intervals, keeping each one's sums apart, for about `seconds_per_loop`;
+  otherwise summaries end loops too. Rerunning with the same `model_dir`
   resumes from the latest checkpoint: with a seed, the result is bitwise
   that of an uninterrupted run. SIGTERM or SIGINT stops the run after the
   current loop with a checkpoint; a NaN or infinite watched scalar stops it
@@ -79,6 +83,11 @@ class Trainer:
       SIGTERM/SIGINT.
     max_checkpoints_to_keep: How many recent checkpoints to keep.
     steps_per_loop: The most steps one on-device loop runs.
+    seconds_per_loop: With the data on the device, a loop runs as many
+      whole summary intervals as fit in about this many seconds at the
+      speed measured so far (at least one, at most 100). Longer loops cost
+      less per step; shorter ones show points sooner and answer a stop
+      signal sooner.
     steps_per_epoch: Steps per epoch; default: training examples //
       batch_size (the last partial batch of an epoch is dropped).
     seed: Seeds Python, numpy, TensorFlow and the shuffle order, and turns
@@ -125,6 +134,7 @@ class Trainer:
                checkpoint_every_n_seconds: Optional[float] = 600.0,
                max_checkpoints_to_keep: int = 3,
                steps_per_loop: int = 1000,
+               seconds_per_loop: float = 1.0,
                steps_per_epoch: Optional[int] = None,
                seed: Optional[int] = None,
                shuffle: bool = True,
@@ -139,6 +149,8 @@ class Trainer:
                             eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                             steps_per_epoch=steps_per_epoch,
                             max_checkpoints_to_keep=max_checkpoints_to_keep)
+    binding_checks.positive_seconds(seconds_per_loop=seconds_per_loop,
+                                    checkpoint_every_n_seconds=checkpoint_every_n_seconds)
     # First: a strategy must exist before TensorFlow starts.
     self.replicas = Replicas(None if strategy is None else binding_checks.built(
         strategy, tf.distribute.Strategy, 'Trainer.strategy', '@mirrored_strategy'))
@@ -187,6 +199,7 @@ class Trainer:
         ('Trainer.checkpoint_every_n_epochs', checkpoint_every_n_epochs), required=False)
     self.checkpoint_every_n_seconds = checkpoint_every_n_seconds
     self.steps_per_loop = steps_per_loop
+    self.seconds_per_loop = seconds_per_loop
     self.max_checkpoints_to_keep = max_checkpoints_to_keep
     self.check_finite = tuple(check_finite)
 
@@ -343,14 +356,18 @@ class Trainer:
     self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
                         write=self.is_chief)
 
-    periods = [self.summaries.interval.in_steps(self.steps_per_epoch)]
-    periods += [period for period in (self._due_period(self.eval_interval),
-                                      checkpoints.period_in_steps()) if period]
+    interval = self.summaries.interval.in_steps(self.steps_per_epoch)
+    stops = [period for period in (self._due_period(self.eval_interval),
+                                   checkpoints.period_in_steps()) if period]
+    spanned = interval if iteration.spans_intervals else None
+    if not spanned:
+      stops.append(interval)
+    spans = 1  # Intervals the next loop may span: one until the speed is known.
 
     final: Dict[str, float] = {}
     first_loop = True
     while step < self.total_steps:
-      num_steps = steps_to_next_boundary(step, periods, self.total_steps, self.steps_per_loop)
+      num_steps = loop_length(step, stops, self.total_steps, self.steps_per_loop, spanned, spans)
       end = step + num_steps
       last = end == self.total_steps
       interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
@@ -359,17 +376,23 @@ class Trainer:
                   self.summaries.others_new('val', iteration.eval_scalars, end))
       outcome = iteration(step, num_steps, interval_ends, evaluate,
                           host_flags=(stop.requested, checkpoints.is_due(end)))
+      for point_step, values in outcome.train_points:
+        final = values
+        self.summaries.log_train(point_step, values)
       if outcome.bad_step >= 0:
+        self.summaries.written(by_graph=False)  # The intervals that ended before it.
+        self.summaries.flush()
         [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, outcome.watched)
                           if not math.isfinite(v)][:1]
         raise NonFiniteError(outcome.bad_step, tag, float(value), checkpoints.latest)
       step = end
+      # The first call's time includes tracing and compiling: the next loop
+      # spans one interval, and the one after that is sized by the second call.
+      spans = max(1, min(MAX_INTERVALS_PER_LOOP, int(
+          self.seconds_per_loop * num_steps / outcome.seconds / interval)))
       if first_loop and self.is_chief:
         self._save_operative_config(step)
       first_loop = False
-      if interval_ends:
-        final = outcome.train_values
-        self.summaries.log_train(step, final)
       if evaluate:
         final = self._after_evaluation(step, outcome.val_values, run_hook)
       if self.replicas.multi_worker:  # Workers save and stop together, or wait forever.
@@ -403,7 +426,8 @@ class Trainer:
           self._create_variables()
         self._iteration_fn = Iteration(
             self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
-            self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas)
+            self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas,
+            self.summaries.interval.in_steps(self.steps_per_epoch), MAX_INTERVALS_PER_LOOP)
     return self._iteration_fn
 
   def _create_variables(self) -> None:
