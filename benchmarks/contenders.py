@@ -106,17 +106,19 @@ def read_summaries(model_dir: str) -> List[Written]:
   return written
 
 
-def steady_rate_from_events(written: Sequence[Written], steps_per_epoch: int) -> float:
-  """Steps per second between two loop ends: the first after epoch 1, the last before the end.
+def steady_rate_from_events(written: Sequence[Written], start: int) -> float:
+  """Steps per second between two loop ends: the first at or after `start`, the last before the end.
 
   A summary's wall time is taken when it is written. The Trainer writes the
   points of a loop's call together, at the start of the next call, so the
   last train point of such a batch marks the end of a loop, and its last
   write the start of the next call. The window runs from the first batch
-  end at or after the first epoch's end to the last one before the final
-  step. Every step in between is whole (training, summaries, evaluation).
-  Building, tracing, compiling, the first epoch and the end (the final
-  point, written with the final checkpoint) fall outside it.
+  end at or after step `start` (or, in a short run, the last but one) to
+  the last one before the final step. Every step in between is whole
+  (training, summaries, evaluation). Building, tracing, compiling, the
+  Trainer's first loops (while it learns its speed, and the first call of
+  each new function) and the end (the final point, written with the final
+  checkpoint) fall outside it.
 
   Two train points are in one batch when the second was written sooner
   after the first than half the time their steps take at the run's rate
@@ -138,10 +140,10 @@ def steady_rate_from_events(written: Sequence[Written], steps_per_epoch: int) ->
   # The final batch, written with the final checkpoint, has no end here.
   batch_ends = [step for step, after in zip(steps, steps[1:]) if
                 first_write[after] - last_write[step] > 0.5 * (after - step) / rough_rate]
-  window = [step for step in batch_ends if step >= steps_per_epoch]
-  if len(window) < 2:
+  if len(batch_ends) < 2:
     return float('nan')
-  first, last = window[0], window[-1]
+  later = [step for step in batch_ends if step >= start]
+  first, last = later[0] if len(later) >= 2 else batch_ends[-2], batch_ends[-1]
   return (last - first) / (last_write[last] - last_write[first])
 
 
@@ -178,7 +180,7 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
     _parse(workload, model_dir, 1 + epochs, summary_steps, bindings)
     experiment.run_experiment()
     gin.clear_config()
-    return steady_rate_from_events(read_summaries(model_dir), steps_per_epoch)
+    return steady_rate_from_events(read_summaries(model_dir), total // 3)
 
 
 def _batch_sum(batch: Any) -> tf.Tensor:
