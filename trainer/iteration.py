@@ -147,16 +147,18 @@ class Iteration:
     # cost 100 us per call (tf.timestamp refuses to run under op determinism).
     seconds = time.perf_counter() - began
     summaries.written()
-    bad_step, values = int(packed[0]), iter(packed[1:].tolist())
-    rows = [[next(values) for _ in self.train_scalars] for _ in range(self._max_parts)]
-    val_values = {name: next(values) for name in self.eval_scalars} if evaluate else {}
-    flags = [next(values) for _ in host_flags]
+    # packed: bad step, the rows of the parts' sums, val means, flags.
+    values, width = packed.tolist(), len(self.train_scalars)
+    bad_step, val_at = int(values[0]), 1 + self._max_parts * width
+    val_values = dict(zip(self.eval_scalars, values[val_at:])) if evaluate else {}
+    flags = values[len(values) - len(host_flags):]
     # The loop's parts end at the interval boundaries inside it, and at its end.
     interval = self._interval
     part_ends = [*range(start_step - start_step % interval + interval, end, interval), end]
     ran = bad_step - start_step if bad_step >= 0 else num_steps
     train_points, part_start = [], start_step
-    for part_end, row in zip(part_ends, rows):
+    for part, part_end in enumerate(part_ends):
+      row = values[1 + part * width:1 + (part + 1) * width]
       if bad_step >= 0 and part_end >= bad_step:
         watched = dict(zip(self.train_scalars, row))
         return Outcome(bad_step, [watched[name] for name in self._watch], train_points, {},
