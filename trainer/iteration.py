@@ -23,9 +23,9 @@ class Outcome(NamedTuple):
   Attributes:
     bad_step: The step at which a watched scalar was first non-finite, or -1
       (then only the intervals that ended before it are filled in).
-    watched: The sums of the watched scalars over the steps of the
-      interval so far in the loop (the non-finite one is non-finite as the
-      step's value was).
+    watched: With a bad step, the sums of the watched scalars over the
+      steps of its interval in the loop (the non-finite one is non-finite as
+      the step's value was); else empty.
     train_points: The global step and values of each interval that ended.
     val_values: The evaluation's means (empty if it did not evaluate).
     host_flags: The call's `host_flags`, raised (1.0) where any worker raised them.
@@ -186,8 +186,8 @@ class Iteration:
 
   def _run(self, evaluate, train_points, val_points, ints, floats):
     """The call: `ints`, `floats` as `__call__` packs them; returns one float64 vector."""
-    start_step, num_steps, *ints = tf.unstack(ints, num=2 + 2 * (train_points + val_points))
-    xs, news = ints[:len(ints) // 2], ints[len(ints) // 2:]
+    start_step, num_steps, *points = tf.unstack(ints, num=2 + 2 * (train_points + val_points))
+    xs, news = points[:len(points) // 2], points[len(points) // 2:]
     widths = {'train': len(self._train_tags), 'val': len(self.eval_scalars)}
     values = tf.split(floats, [widths['train']] * train_points + [widths['val']] * val_points
                       + [-1])

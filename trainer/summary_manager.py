@@ -1,10 +1,11 @@
 """TensorBoard scalars for train/ and val/, written once per interval.
 
-Each train loop returns its sums, which the host adds to the interval's, with
-the loop call's time, measured on the host. So a point is known once the call
-that ends its interval is over; it is written by graph code at the start of
-the next call (or here, before a checkpoint), as is an evaluation's: one host
-call per loop, no extra host sync to write.
+Each train loop returns its sums, per interval it ran in, which the host
+adds to the intervals', with their share of the loop call's time, measured
+on the host. So a point is known once the call that ends its interval is
+over; it is written by graph code at the start of the next call (or here,
+before a checkpoint), as is an evaluation's: one host call per loop, no
+extra host sync to write.
 
 Resumed runs never write a point twice: when a run starts, the highest step
 of each tag already on disk is that tag's high-water mark, and points up to
@@ -57,8 +58,8 @@ class SummaryManager:
   The train scalars written at the end of an interval are the **means over
   the steps of that interval**, written at the interval's last step: a point
   at step 200 with `every_n_steps=100` is the mean over steps 101..200. The
-  Trainer runs its on-device loops so that they end exactly on interval
-  boundaries, so no interval is ever split or skipped; if training ends
+  Trainer's on-device loops keep the sums of the intervals they run across
+  apart, so no interval is mixed with another or skipped; if training ends
   inside an interval, that last partial interval is written at the final
   step. Beside the scalars the train step returns, the train writer gets:
 
@@ -67,7 +68,8 @@ class SummaryManager:
     steps, the writing of the previous points, and an evaluation that ends
     a loop; not checkpointing, hooks or tracing; the first interval
     includes XLA's compilation, and the first with an evaluation, its
-    compilation);
+    compilation); a call that runs several intervals shares its time among
+    them by steps;
   - `learning_rate`: the mean rate the optimizer applied over the interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
@@ -262,7 +264,7 @@ class SummaryManager:
   # Host code.
 
   def add_loop(self, sums: Dict[str, float], steps: int, seconds: float) -> None:
-    """Adds one train loop's sums, steps and host time to the interval."""
+    """Adds the sums, steps and host time of a loop's part in the interval."""
     for name, total in sums.items():
       self._sums[name] += total
     self._steps += steps
