@@ -70,7 +70,7 @@ WORKLOADS = {
                  steps_per_call=31),
         Workload(name='b_regression', title='(b) throughput: regression, train scalars every '
                  '100 steps, no evaluation', family='regression', gin_file='regression.gin',
-                 batch_size=32, evaluate=False, summary_steps=100, epochs=999, peer_target=None,
+                 batch_size=32, evaluate=False, summary_steps=100, epochs=499, peer_target=None,
                  steps_per_call=1000),
         Workload(name='b_vae', title='(b) throughput: VAE, train scalars every 100 steps, no '
                  'evaluation', family='vae', gin_file='vae.gin', batch_size=128, evaluate=False,

@@ -66,8 +66,12 @@ class Iteration:
     jit_compile: Compile the loops with XLA where possible.
     replicas: Where the steps run (one device, or a strategy's replicas).
     interval: The summary interval in steps.
-    max_intervals: The most interval boundaries a loop may cross or end at
-      (with `spans_intervals`).
+
+  Attributes:
+    spans_intervals: Whether a loop may run across interval boundaries.
+    max_intervals: The most interval boundaries a loop may cross or end at:
+      each is a point that the next call writes, one op per tag, unrolled
+      in its graph.
 
   Raises:
     ConfigError: `check_finite` names a scalar the train step does not return.
@@ -78,20 +82,13 @@ class Iteration:
                eval_step: Optional[Callable[[Any], Scalars]], val_data: Any,
                summaries: SummaryManager, global_step: tf.Variable,
                check_finite: Sequence[str], jit_compile: bool, replicas: Replicas,
-               interval: int, max_intervals: int):
+               interval: int):
     self.train_scalars = list(loops.scalar_specs(replicas.first_replica(train_step),
                                                  train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
     if unknown:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                        f'return; it returns {self.train_scalars}')
-    self.spans_intervals = train_data.segmented
-    self._interval = interval
-    # Parts of a loop: one per interval it ends, and the rest of one.
-    self._max_parts = max_intervals + 1 if self.spans_intervals else 1
-    self._train_loop = loops.make_train_loop(
-        replicas.mean(train_step), train_data, self.train_scalars, check_finite, jit_compile,
-        interval if self.spans_intervals else None, self._max_parts)
     self.eval_scalars = []
     self._eval_loop = None
     if val_data is not None:
@@ -100,6 +97,14 @@ class Iteration:
       self._eval_loop = loops.make_eval_loop(replicas.total(loops.weighted_by_size(eval_step)),
                                              val_data, self.eval_scalars)
     summaries.track(self.train_scalars, self.eval_scalars)
+    self.spans_intervals = train_data.segmented
+    self.max_intervals = max(1, min(_MAX_POINTS, _MAX_WRITES // len(summaries.train_tags)))
+    self._interval = interval
+    # Parts of a loop: one per interval it ends, and the rest of one.
+    self._max_parts = self.max_intervals + 1 if self.spans_intervals else 1
+    self._train_loop = loops.make_train_loop(
+        replicas.mean(train_step), train_data, self.train_scalars, check_finite, jit_compile,
+        interval if self.spans_intervals else None, self._max_parts)
     self._summaries = summaries
     self._global_step = global_step
     self._replicas = replicas
@@ -221,4 +226,7 @@ class Iteration:
 
 
 _INT = tf.TensorSpec([], tf.int64)
+# Bounds on the points a call writes, and on their write ops in its graph.
+_MAX_POINTS = 100
+_MAX_WRITES = 2000
 

@@ -33,8 +33,6 @@ Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 OPERATIVE_CONFIG = 'operative_config.gin'
-# Each interval a loop ends is a point its host call writes: a bound on the call's size.
-MAX_INTERVALS_PER_LOOP = 100
 
 
 @gin.configurable
@@ -85,7 +83,8 @@ class Trainer:
     steps_per_loop: The most steps one on-device loop runs.
     seconds_per_loop: With the data on the device, a loop runs as many
       whole summary intervals as fit in about this many seconds at the
-      speed measured so far (at least one, at most 100). Longer loops cost
+      speed measured so far (at least one; at most 100, and 2000 scalars
+      to write in the next call). Longer loops cost
       less per step; shorter ones show points sooner and answer a stop
       signal sooner.
     steps_per_epoch: Steps per epoch; default: training examples //
@@ -386,9 +385,9 @@ class Trainer:
                           if not math.isfinite(v)][:1]
         raise NonFiniteError(outcome.bad_step, tag, float(value), checkpoints.latest)
       step = end
-      # The first call's time includes tracing and compiling: the next loop
-      # spans one interval, and the one after that is sized by the second call.
-      spans = max(1, min(MAX_INTERVALS_PER_LOOP, int(
+      # Sized by this call's speed: the first call of each function includes
+      # its compilation, so loops start short and settle within a few calls.
+      spans = max(1, min(iteration.max_intervals, int(
           self.seconds_per_loop * num_steps / outcome.seconds / interval)))
       if first_loop and self.is_chief:
         self._save_operative_config(step)
@@ -427,7 +426,7 @@ class Trainer:
         self._iteration_fn = Iteration(
             self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
             self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas,
-            self.summaries.interval.in_steps(self.steps_per_epoch), MAX_INTERVALS_PER_LOOP)
+            self.summaries.interval.in_steps(self.steps_per_epoch))
     return self._iteration_fn
 
   def _create_variables(self) -> None:
