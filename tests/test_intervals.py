@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer.intervals import Interval, loop_length
+from trainer.intervals import Interval, LoopSizer, loop_length
 
 
 def test_loop_ends_at_the_nearest_boundary_of_any_period_or_the_cap():
@@ -29,6 +29,25 @@ def test_loop_runs_across_spanned_boundaries_and_ends_whole_intervals_at_a_cap()
   # At most two boundaries per loop; a cap below the first boundary ends the loop there.
   assert loop_length(0, [], last_step=100, max_steps=50, spanned=7, max_spanned=2) == 14
   assert loop_length(0, [], last_step=100, max_steps=5, spanned=7, max_spanned=2) == 5
+
+
+def test_loops_span_the_intervals_that_fit_in_their_seconds_at_the_measured_speed():
+  sizer = LoopSizer([], interval=10, spans_intervals=True, last_step=10_000, max_steps=1000,
+                    seconds=1.0, max_intervals=100)
+  assert sizer.next(0) == 10  # One interval until the speed is known.
+  sizer.measured(10, seconds=0.001)  # 10,000 steps/s: a second holds 1000 steps.
+  assert sizer.next(10) == 1000  # Capped by max_steps, ending at an interval's end.
+  sizer.measured(1000, seconds=10.0)  # 100 steps/s: a second holds 10 intervals.
+  assert sizer.next(1010) == 100
+  sizer.measured(100, seconds=100.0)  # Slower than an interval a second: one.
+  assert sizer.next(1110) == 10
+
+
+def test_without_spanning_every_interval_ends_a_loop():
+  sizer = LoopSizer([25], interval=10, spans_intervals=False, last_step=100, max_steps=1000,
+                    seconds=1.0, max_intervals=100)
+  sizer.measured(10, seconds=1e-6)
+  assert [sizer.next(step) for step in (0, 10, 20, 25)] == [10, 10, 5, 5]
 
 
 def test_epoch_interval_in_steps():

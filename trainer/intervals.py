@@ -115,3 +115,44 @@ def loop_length(step: int, stops: Iterable[int], last_step: int, max_steps: int,
     if to_stop > cap >= first:
       return first + (cap - first) // spanned * spanned
   return min(to_stop, cap)
+
+
+class LoopSizer:
+  """How many steps each loop runs: `loop_length`, with the intervals it spans set by speed.
+
+  A loop that may run across summary intervals spans as many whole ones as
+  fit in about `seconds` at the speed of the last call (one at first).
+
+  Args:
+    stops: Periods in steps of the events the host runs between loops.
+    interval: The summary interval in steps.
+    spans_intervals: Whether a loop may run across its boundaries (else
+      they end loops too).
+    last_step: The step training ends at.
+    max_steps: The most steps one loop may run.
+    seconds: About how long a loop that spans intervals may take.
+    max_intervals: The most interval boundaries in one loop.
+  """
+
+  def __init__(self, stops: Iterable[int], interval: int, spans_intervals: bool, last_step: int,
+               max_steps: int, seconds: float, max_intervals: int):
+    self._stops = list(stops) + ([] if spans_intervals else [interval])
+    self._spanned = interval if spans_intervals else None
+    self._last_step, self._max_steps = last_step, max_steps
+    self._seconds, self._max_intervals = seconds, max_intervals
+    self._spans = 1
+
+  def next(self, step: int) -> int:
+    """The length of the loop that starts at global step `step`."""
+    return loop_length(step, self._stops, self._last_step, self._max_steps, self._spanned,
+                       self._spans)
+
+  def measured(self, steps: int, seconds: float) -> None:
+    """Learns the speed of a loop's call (`steps` in `seconds`) for the next loops.
+
+    The first call of each function includes its compilation, so loops
+    start short and settle within a few calls.
+    """
+    if self._spanned:
+      fit = int(self._seconds * steps / seconds / self._spanned)
+      self._spans = max(1, min(self._max_intervals, fit))

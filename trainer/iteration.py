@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -23,16 +24,16 @@ class Outcome(NamedTuple):
   Attributes:
     bad_step: The step at which a watched scalar was first non-finite, or -1
       (then only the intervals that ended before it are filled in).
-    watched: With a bad step, the sums of the watched scalars over the
-      steps of its interval in the loop (the non-finite one is non-finite as
-      the step's value was); else empty.
+    non_finite: With a bad step, the first watched scalar whose sum over its
+      interval in the loop is non-finite (as the step's value was), and that
+      sum; else None.
     train_points: The global step and values of each interval that ended.
     val_values: The evaluation's means (empty if it did not evaluate).
     host_flags: The call's `host_flags`, raised (1.0) where any worker raised them.
     seconds: The host time of the call.
   """
   bad_step: int
-  watched: List[float]
+  non_finite: Optional[Tuple[str, float]]
   train_points: List[Tuple[int, Dict[str, float]]]
   val_values: Dict[str, float]
   host_flags: List[float]
@@ -165,9 +166,10 @@ class Iteration:
     for part, part_end in enumerate(part_ends):
       row = values[1 + part * width:1 + (part + 1) * width]
       if bad_step >= 0 and part_end >= bad_step:
-        watched = dict(zip(self.train_scalars, row))
-        return Outcome(bad_step, [watched[name] for name in self._watch], train_points, {},
-                       flags, seconds)
+        sums = dict(zip(self.train_scalars, row))
+        non_finite = next((name, sums[name]) for name in self._watch
+                          if not math.isfinite(sums[name]))
+        return Outcome(bad_step, non_finite, train_points, {}, flags, seconds)
       steps = part_end - part_start
       summaries.add_loop(dict(zip(self.train_scalars, row)), steps, seconds * steps / ran)
       if part_end < end or interval_ends:
@@ -175,7 +177,7 @@ class Iteration:
       part_start = part_end
     if evaluate:
       summaries.evaluated(end, val_values)
-    return Outcome(bad_step, [], train_points, val_values, flags, seconds)
+    return Outcome(bad_step, None, train_points, val_values, flags, seconds)
 
   def _concrete(self, evaluate: bool, train_points: int, val_points: int
                 ) -> Callable[..., tf.Tensor]:

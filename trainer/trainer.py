@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import math
-import os
 import random
 import signal
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -15,6 +13,7 @@ import tensorflow as tf
 from absl import logging
 
 from trainer import binding_checks
+from trainer import config
 from trainer import data as data_lib
 from trainer import data_checks
 from trainer.checkpoints import Checkpoints
@@ -25,14 +24,12 @@ from trainer.device_data import DeviceData, is_arrays
 from trainer.distributed_data import DistributedData
 from trainer.distribution import Replicas, replicas_in_sync
 from trainer.gradient_stats import gradient_statistics
-from trainer.intervals import Interval, loop_length
+from trainer.intervals import Interval, LoopSizer
 from trainer.iteration import Iteration
 from trainer.summary_manager import SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-
-OPERATIVE_CONFIG = 'operative_config.gin'
 
 
 @gin.configurable
@@ -355,18 +352,17 @@ class Trainer:
     self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
                         write=self.is_chief)
 
-    interval = self.summaries.interval.in_steps(self.steps_per_epoch)
-    stops = [period for period in (self._due_period(self.eval_interval),
-                                   checkpoints.period_in_steps()) if period]
-    spanned = interval if iteration.spans_intervals else None
-    if not spanned:
-      stops.append(interval)
-    spans = 1  # Intervals the next loop may span: one until the speed is known.
+    sizer = LoopSizer(
+        [period for period in (self.eval_interval and
+                               self.eval_interval.in_steps(self.steps_per_epoch),
+                               checkpoints.period_in_steps()) if period],
+        self.summaries.interval.in_steps(self.steps_per_epoch), iteration.spans_intervals,
+        self.total_steps, self.steps_per_loop, self.seconds_per_loop, iteration.max_intervals)
 
     final: Dict[str, float] = {}
     first_loop = True
     while step < self.total_steps:
-      num_steps = loop_length(step, stops, self.total_steps, self.steps_per_loop, spanned, spans)
+      num_steps = sizer.next(step)
       end = step + num_steps
       last = end == self.total_steps
       interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
@@ -381,16 +377,11 @@ class Trainer:
       if outcome.bad_step >= 0:
         self.summaries.written(by_graph=False)  # The intervals that ended before it.
         self.summaries.flush()
-        [(tag, value)] = [(t, v) for t, v in zip(self.check_finite, outcome.watched)
-                          if not math.isfinite(v)][:1]
-        raise NonFiniteError(outcome.bad_step, tag, float(value), checkpoints.latest)
+        raise NonFiniteError(outcome.bad_step, *outcome.non_finite, checkpoints.latest)
       step = end
-      # Sized by this call's speed: the first call of each function includes
-      # its compilation, so loops start short and settle within a few calls.
-      spans = max(1, min(iteration.max_intervals, int(
-          self.seconds_per_loop * num_steps / outcome.seconds / interval)))
+      sizer.measured(num_steps, outcome.seconds)
       if first_loop and self.is_chief:
-        self._save_operative_config(step)
+        config.save_operative(self.model_dir, self.summaries, step)
       first_loop = False
       if evaluate:
         final = self._after_evaluation(step, outcome.val_values, run_hook)
@@ -454,16 +445,6 @@ class Trainer:
             'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
             **self.summaries.checkpoint_items()}
 
-  def _due_period(self, interval: Optional[Interval]) -> Optional[int]:
-    return interval.in_steps(self.steps_per_epoch) if interval else None
-
   def _due(self, interval: Optional[Interval], step: int) -> bool:
     return interval is not None and interval.is_due(step, self.steps_per_epoch)
-
-  def _save_operative_config(self, step: int) -> None:
-    """Saves the gin config in effect, once the first step has used it."""
-    config = gin.operative_config_str()
-    with tf.io.gfile.GFile(os.path.join(self.model_dir, OPERATIVE_CONFIG), 'w') as f:
-      f.write(config)
-    self.summaries.write_text('operative_config', gin.markdown(config), step)
 
