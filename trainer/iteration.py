@@ -66,7 +66,6 @@ class Iteration:
     check_finite: Train scalars that must stay finite.
     jit_compile: Compile the loops with XLA where possible.
     replicas: Where the steps run (one device, or a strategy's replicas).
-    interval: The summary interval in steps.
 
   Attributes:
     spans_intervals: Whether a loop may run across interval boundaries.
@@ -82,8 +81,7 @@ class Iteration:
   def __init__(self, train_step: Callable[[Any], Scalars], train_data: Any,
                eval_step: Optional[Callable[[Any], Scalars]], val_data: Any,
                summaries: SummaryManager, global_step: tf.Variable,
-               check_finite: Sequence[str], jit_compile: bool, replicas: Replicas,
-               interval: int):
+               check_finite: Sequence[str], jit_compile: bool, replicas: Replicas):
     self.train_scalars = list(loops.scalar_specs(replicas.first_replica(train_step),
                                                  train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
@@ -100,12 +98,12 @@ class Iteration:
     summaries.track(self.train_scalars, self.eval_scalars)
     self.spans_intervals = train_data.segmented
     self.max_intervals = max(1, min(_MAX_POINTS, _MAX_WRITES // len(summaries.train_tags)))
-    self._interval = interval
+    self._interval = summaries.interval_steps
     # Parts of a loop: one per interval it ends, and the rest of one.
     self._max_parts = self.max_intervals + 1 if self.spans_intervals else 1
     self._train_loop = loops.make_train_loop(
         replicas.mean(train_step), train_data, self.train_scalars, check_finite, jit_compile,
-        interval if self.spans_intervals else None, self._max_parts)
+        self._interval if self.spans_intervals else None, self._max_parts)
     self._summaries = summaries
     self._global_step = global_step
     self._replicas = replicas
@@ -138,9 +136,9 @@ class Iteration:
     # 40 us), except on a cluster, whose workers must trace the same
     # functions: only the chief knows which points are on disk already.
     cluster = self._replicas.multi_worker
-    written = {split: [point for point in points if cluster or point.all_new]
-               for split, points in summaries.pending.items()}
-    train, val = written['train'], written['val']
+    in_graph = {split: [point for point in points if cluster or point.all_new]
+                for split, points in summaries.pending.items()}
+    train, val = in_graph['train'], in_graph['val']
     call = self._concrete(evaluate, len(train), len(val))  # Traces the first time.
     # One input vector each way: each tensor costs the call microseconds.
     ints = tf.constant([start_step, num_steps, *(p.x for p in train), *(p.x for p in val),
@@ -153,18 +151,18 @@ class Iteration:
     # cost 100 us per call (tf.timestamp refuses to run under op determinism).
     seconds = time.perf_counter() - began
     summaries.written()
-    # packed: bad step, the rows of the parts' sums, val means, flags.
-    values, width = packed.tolist(), len(self.train_scalars)
-    bad_step, val_at = int(values[0]), 1 + self._max_parts * width
-    val_values = dict(zip(self.eval_scalars, values[val_at:])) if evaluate else {}
-    flags = values[len(values) - len(host_flags):]
+    # packed: bad step, a row of sums per part (max_parts rows), val means, flags.
+    width, bad_step = len(self.train_scalars), int(packed[0])
+    val_at = 1 + self._max_parts * width
+    val_values = dict(zip(self.eval_scalars, packed[val_at:].tolist())) if evaluate else {}
+    flags = packed[len(packed) - len(host_flags):].tolist()
     # The loop's parts end at the interval boundaries inside it, and at its end.
     interval = self._interval
     part_ends = [*range(start_step - start_step % interval + interval, end, interval), end]
+    rows = packed[1:1 + len(part_ends) * width].reshape(-1, width).tolist()  # Only those used.
     ran = bad_step - start_step if bad_step >= 0 else num_steps
     train_points, part_start = [], start_step
-    for part, part_end in enumerate(part_ends):
-      row = values[1 + part * width:1 + (part + 1) * width]
+    for part_end, row in zip(part_ends, rows):
       if bad_step >= 0 and part_end >= bad_step:
         sums = dict(zip(self.train_scalars, row))
         non_finite = next((name, sums[name]) for name in self._watch

@@ -161,6 +161,11 @@ class SummaryManager:
           "Trainer.train_epochs, or use x_axis='step'")
     self._epoch_axis = possible and self.x_axis != 'step'
 
+  @property
+  def interval_steps(self) -> int:
+    """The summary interval in global steps."""
+    return self.interval.in_steps(self.steps_per_epoch)
+
   def x(self, step: int) -> int:
     """The x-axis value of global step `step`."""
     return step // self.steps_per_epoch if self._epoch_axis else step

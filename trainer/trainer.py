@@ -356,7 +356,7 @@ class Trainer:
         [period for period in (self.eval_interval and
                                self.eval_interval.in_steps(self.steps_per_epoch),
                                checkpoints.period_in_steps()) if period],
-        self.summaries.interval.in_steps(self.steps_per_epoch), iteration.spans_intervals,
+        self.summaries.interval_steps, iteration.spans_intervals,
         self.total_steps, self.steps_per_loop, self.seconds_per_loop, iteration.max_intervals)
 
     final: Dict[str, float] = {}
@@ -416,8 +416,7 @@ class Trainer:
           self._create_variables()
         self._iteration_fn = Iteration(
             self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
-            self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas,
-            self.summaries.interval.in_steps(self.steps_per_epoch))
+            self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas)
     return self._iteration_fn
 
   def _create_variables(self) -> None:
