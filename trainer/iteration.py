@@ -70,8 +70,8 @@ class Iteration:
   Attributes:
     spans_intervals: Whether a loop may run across interval boundaries.
     max_intervals: The most interval boundaries a loop may cross or end at:
-      each is a point that the next call writes, one op per tag, unrolled
-      in its graph.
+      each is a point that the next call writes, one op unrolled in its
+      graph.
 
   Raises:
     ConfigError: `check_finite` names a scalar the train step does not return.
@@ -97,7 +97,7 @@ class Iteration:
                                              val_data, self.eval_scalars)
     summaries.track(self.train_scalars, self.eval_scalars)
     self.spans_intervals = train_data.segmented
-    self.max_intervals = max(1, min(_MAX_POINTS, _MAX_WRITES // len(summaries.train_tags)))
+    self.max_intervals = _MAX_POINTS
     self._interval = summaries.interval_steps
     # Parts of a loop: one per interval it ends, and the rest of one.
     self._max_parts = self.max_intervals + 1 if self.spans_intervals else 1
@@ -108,11 +108,11 @@ class Iteration:
     self._global_step = global_step
     self._replicas = replicas
     self._watch = tuple(check_finite)
-    self._train_tags = summaries.train_tags
     self._jit_compile = jit_compile and all(data.compilable for data in (train_data, val_data)
                                             if data is not None)
     self._loops: Dict[bool, Callable[..., tf.Tensor]] = {}
     self._calls: Dict[Tuple[Any, ...], Callable[..., tf.Tensor]] = {}
+    self._no_protos = tf.constant([], tf.string)  # The input of a call that writes no point.
 
   def __call__(self, start_step: int, num_steps: int, interval_ends: bool, evaluate: bool,
                host_flags: Sequence[bool]) -> Outcome:
@@ -132,21 +132,21 @@ class Iteration:
       The outcome.
     """
     summaries, end = self._summaries, start_step + num_steps
-    # What the graph writes is chosen on the host (a tf.cond costs a call
-    # 40 us), except on a cluster, whose workers must trace the same
-    # functions: only the chief knows which points are on disk already.
+    # Which points the graph writes is chosen on the host, except on a
+    # cluster, whose workers must trace the same functions: only the chief
+    # knows which points are on disk already (its empty ones are skipped).
     cluster = self._replicas.multi_worker
-    in_graph = {split: [point for point in points if cluster or point.all_new]
+    in_graph = {split: [point for point in points if cluster or point.summary]
                 for split, points in summaries.pending.items()}
     train, val = in_graph['train'], in_graph['val']
     call = self._concrete(evaluate, len(train), len(val))  # Traces the first time.
-    # One input vector each way: each tensor costs the call microseconds.
-    ints = tf.constant([start_step, num_steps, *(p.x for p in train), *(p.x for p in val),
-                        *(p.all_new for p in train), *(p.all_new for p in val)], tf.int64)
-    floats = tf.constant([*(v for p in train for v in p.values.values()),
-                          *(v for p in val for v in p.values.values()), *host_flags], tf.float64)
+    # Few input tensors: each costs the call microseconds.
+    ints = tf.constant([start_step, num_steps, *(p.x for p in train + val), *host_flags],
+                       tf.int64)
+    protos = (tf.constant([p.summary for p in train + val], tf.string) if train or val
+              else self._no_protos)
     began = time.perf_counter()
-    packed = call(ints, floats).numpy()  # Waits for the call to finish.
+    packed = call(ints, protos).numpy()  # Waits for the call to finish.
     # The call's evaluation too: a clock read between the two, in the graph,
     # cost 100 us per call (tf.timestamp refuses to run under op determinism).
     seconds = time.perf_counter() - began
@@ -182,28 +182,26 @@ class Iteration:
     key = (evaluate, train_points, val_points)
     if key not in self._calls:
       self._calls[key] = tf.function(functools.partial(self._run, *key)).get_concrete_function(
-          tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.float64))
+          tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.string))
       # Tracing leaves ~300,000 Python objects; a full collection scanning
       # them paused the loop 160 ms. Frozen, the collector skips them (the
       # Trainer unfreezes them when training ends).
       gc.freeze()
     return self._calls[key]
 
-  def _run(self, evaluate, train_points, val_points, ints, floats):
-    """The call: `ints`, `floats` as `__call__` packs them; returns one float64 vector."""
-    start_step, num_steps, *points = tf.unstack(ints, num=2 + 2 * (train_points + val_points))
-    xs, news = points[:len(points) // 2], points[len(points) // 2:]
-    widths = {'train': len(self._train_tags), 'val': len(self.eval_scalars)}
-    values = tf.split(floats, [widths['train']] * train_points + [widths['val']] * val_points
-                      + [-1])
-    cluster, writes = self._replicas.multi_worker, []
-    for i, split in enumerate(['train'] * train_points + ['val'] * val_points):
-      writes += self._summaries.write(split, xs[i], values[i], news[i] > 0 if cluster else None)
+  def _run(self, evaluate, train_points, val_points, ints, protos):
+    """The call: `ints`, `protos` as `__call__` packs them; returns one float64 vector."""
+    points = train_points + val_points
+    start_step, num_steps, *xs = tf.unstack(ints[:2 + points], num=2 + points)
+    summaries = tf.unstack(protos, num=points)
+    writes = [self._summaries.write(split, x, summary, skip_empty=self._replicas.multi_worker)
+              for split, x, summary in zip(['train'] * train_points + ['val'] * val_points,
+                                           xs, summaries)]
     # Written before the loop starts, not beside it: a point's wall time is
     # then the start of the call (nothing else orders them).
     with tf.control_dependencies(writes):
       packed = self._loop(evaluate)(start_step, num_steps)
-    flags = self._replicas.any_worker(tf.cast(values[-1], tf.float32))
+    flags = self._replicas.any_worker(tf.cast(ints[2 + points:], tf.float32))
     return tf.concat([packed, tf.cast(flags, tf.float64)], 0)
 
   def _loop(self, evaluate: bool) -> Callable[..., tf.Tensor]:
@@ -226,7 +224,5 @@ class Iteration:
 
 
 _INT = tf.TensorSpec([], tf.int64)
-# Bounds on the points a call writes, and on their write ops in its graph.
-_MAX_POINTS = 100
-_MAX_WRITES = 2000
+_MAX_POINTS = 100  # Bounds the points a call writes, so the ops in its graph.
 

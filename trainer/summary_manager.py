@@ -25,30 +25,27 @@ from typing import Any, ContextManager, Dict, List, NamedTuple, Optional, Sequen
 import gin
 import tensorflow as tf
 from absl import logging
-from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from trainer import event_files
 from trainer.errors import ConfigError
 from trainer import progress
 from trainer.intervals import Interval
+from trainer.point_protos import PointEncoder
 
 X_AXES = ('auto', 'epoch', 'step')
 # The writers flush only when told (see maybe_flush), so a flush always holds whole points.
 _NEVER_BY_COUNT = 2**31 - 1
 _NEVER_BY_TIME_MS = 2**31 - 1
-_SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
 class Point(NamedTuple):
-  """One point of a split: its x-axis value, values by tag, and which tags are new (`new_tags`)."""
-  x: int
-  values: Dict[str, float]
-  emit: Tuple[bool, ...]
+  """One point of a split: its x-axis value, and its tags not on disk yet as a `Summary`.
 
-  @property
-  def all_new(self) -> bool:
-    """Whether no tag of the point is on disk yet (the graph writes only such points)."""
-    return all(self.emit)
+  The summary is serialized (see `point_protos`); empty if every tag is on
+  disk already (`new_tags`).
+  """
+  x: int
+  summary: bytes
 
 
 @gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'total_steps', 'batch_size'])
@@ -136,6 +133,7 @@ class SummaryManager:
         for what in ('steps', 'seconds'))
     self._train_scalars: List[str] = []
     self._eval_scalars: List[str] = []
+    self._encoders: Dict[str, PointEncoder] = {}
     # Points computed by a call and written by the next one (a train point's
     # throughput is known only once its call is over), or before a checkpoint.
     self.pending: Dict[str, List[Point]] = {'train': [], 'val': []}
@@ -173,6 +171,8 @@ class SummaryManager:
   def track(self, train_scalars: Sequence[str], eval_scalars: Sequence[str]) -> None:
     """Learns the scalars of the train and eval steps; starts the interval's sums."""
     self._train_scalars, self._eval_scalars = list(train_scalars), list(eval_scalars)
+    self._encoders = {'train': PointEncoder(self.train_tags),
+                      'val': PointEncoder(self._eval_scalars)}
     for name in train_scalars:
       self._sums.setdefault(name, 0.0)
       if name not in self._saved_sums:
@@ -237,34 +237,25 @@ class SummaryManager:
 
   # Graph code, run inside the Trainer's tf.function.
 
-  def write(self, split: str, x: tf.Tensor, values: tf.Tensor,
-            emit: Optional[tf.Tensor]) -> List[tf.Tensor]:
+  def write(self, split: str, x: tf.Tensor, summary: tf.Tensor,
+            skip_empty: bool) -> tf.Tensor:
     """Writes a pending point (of `pending[split]`) at x-axis value `x`.
 
     Args:
       split: 'train' or 'val'.
       x: The point's x-axis value.
-      values: Its values, in the order of its tags (`Point.values`).
-      emit: None to write; or, on a cluster, whether to write (False for a
-        point not all new, see `written`).
+      summary: Its `Point.summary`.
+      skip_empty: Write nothing if the summary is empty (as a cluster's
+        chief may find, see `Iteration`) rather than an empty event.
 
     Returns:
-      The write ops, for control dependencies.
+      The write op, for control dependencies.
     """
-    tags = self.train_tags if split == 'train' else self._eval_scalars
-    named = dict(zip(tags, tf.unstack(values, num=len(tags))))
-    if emit is None:
-      return self._write(split, x, named)
-    # A tf.cond costs a call 40 us; only a cluster needs it (see Iteration).
-    return [tf.cond(emit, lambda: tf.stack(self._write(split, x, named)),
-                    lambda: tf.zeros([len(named)], tf.bool))]
-
-  def _write(self, split: str, x: Any, values: Dict[str, Any]) -> List[tf.Tensor]:
-    # tf.summary.write, not tf.summary.scalar: the latter prefixes the tag with
-    # the name scope, and inside tf.cond that is 'cond/'.
+    if skip_empty:
+      summary = summary[tf.newaxis]
+      summary = tf.boolean_mask(summary, tf.strings.length(summary) > 0)
     with self._writers[split].as_default(step=x):
-      return [tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
-              for name, value in values.items()]
+      return tf.summary.experimental.write_raw_pb(summary)
 
   # Host code.
 
@@ -284,32 +275,35 @@ class SummaryManager:
     rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
     values = {**{name: total / self._steps for name, total in self._sums.items()},
               **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
-    self.pending['train'].append(Point(self.x(step), values,
-                                       self.new_tags('train', self.train_tags, step)))
+    self.pending['train'].append(self._point('train', step, values))
     self._sums = dict.fromkeys(self._sums, 0.0)
     self._steps = self._seconds = 0.0
     return values
 
   def evaluated(self, step: int, means: Dict[str, float]) -> None:
     """Makes an evaluation's means at global step `step` a pending val point."""
-    self.pending['val'].append(Point(self.x(step), means, self.new_tags('val', list(means), step)))
+    self.pending['val'].append(self._point('val', step, means))
 
-  def written(self, by_graph: bool = True) -> None:
-    """Ends the pending points: the graph wrote those whose tags were all new (`by_graph`).
+  def _point(self, split: str, step: int, values: Dict[str, float]) -> Point:
+    emit = self.new_tags(split, list(values), step)
+    return Point(self.x(step), self._encoders[split].encode(list(values.values()), emit))
 
-    Their new tags are written here otherwise, e.g. those of a point that a
-    killed run left partly on disk.
-    """
+  def written(self) -> None:
+    """Ends the pending points: the graph wrote them."""
+    self.pending = {split: [] for split in self.pending}
+
+  def write_pending(self) -> None:
+    """Writes the pending points here, not in the graph (e.g. before a checkpoint)."""
     for split, points in self.pending.items():
       for point in points:
-        if not (by_graph and point.all_new):
-          self._write(split, point.x, {tag: value for (tag, value), new
-                                       in zip(point.values.items(), point.emit) if new})
-    self.pending = {split: [] for split in self.pending}
+        if point.summary:
+          with self._writers[split].as_default(step=point.x):
+            tf.summary.experimental.write_raw_pb(point.summary)
+    self.written()
 
   def settle(self) -> None:
     """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""
-    self.written(by_graph=False)
+    self.write_pending()
     for name, variable in self._saved_sums.items():
       variable.assign(self._sums[name])
     self._saved_steps.assign(self._steps)

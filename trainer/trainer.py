@@ -375,7 +375,7 @@ class Trainer:
         final = values
         self.summaries.log_train(point_step, values)
       if outcome.bad_step >= 0:
-        self.summaries.written(by_graph=False)  # The intervals that ended before it.
+        self.summaries.write_pending()  # The intervals that ended before it.
         self.summaries.flush()
         raise NonFiniteError(outcome.bad_step, *outcome.non_finite, checkpoints.latest)
       step = end
