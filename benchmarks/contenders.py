@@ -14,7 +14,7 @@ import functools
 import glob
 import os
 import tempfile
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import gin
 import tensorflow as tf
@@ -109,42 +109,27 @@ def read_summaries(model_dir: str) -> List[Written]:
 def steady_rate_from_events(written: Sequence[Written], start: int) -> float:
   """Steps per second between two loop ends: the first at or after `start`, the last before the end.
 
-  A summary's wall time is taken when it is written. The Trainer writes the
-  points of a loop's call together, at the start of the next call, so the
-  last train point of such a batch marks the end of a loop, and its last
-  write the start of the next call. The window runs from the first batch
-  end at or after step `start` (or, in a short run, the last but one) to
-  the last one before the final step. Every step in between is whole
-  (training, summaries, evaluation). Building, tracing, compiling, the
-  Trainer's first loops (while it learns its speed, and the first call of
-  each new function) and the end (the final point, written with the final
-  checkpoint) fall outside it.
-
-  Two train points are in one batch when the second was written sooner
-  after the first than half the time their steps take at the run's rate
-  (between batches, a whole loop runs; within one, a few writes).
+  The Trainer stamps the points of a loop's call with one wall time, when
+  the call returned, so the last train point of each such batch marks the
+  end of a loop. The window runs from the first batch end at or after step
+  `start` (or, in a short run, the last but one) to the last one before
+  the final step. Every step in between is whole (training, summaries,
+  evaluation). Building, tracing, compiling, the Trainer's first loops
+  (while it learns its speed) and the end (the final call, which may be
+  short) fall outside it.
 
   Returns:
-    The rate, or NaN when there are not two such batch ends.
+    The rate, or NaN when there are not two batch ends.
   """
-  first_write: Dict[int, float] = {}
-  last_write: Dict[int, float] = {}
-  for w in written:
-    if w.train_scalar:
-      first_write[w.step] = min(first_write.get(w.step, w.wall_time), w.wall_time)
-      last_write[w.step] = max(last_write.get(w.step, w.wall_time), w.wall_time)
-  steps = sorted(last_write)
-  if len(steps) < 2:
-    return float('nan')
-  rough_rate = (steps[-1] - steps[0]) / (last_write[steps[-1]] - first_write[steps[0]])
-  # The final batch, written with the final checkpoint, has no end here.
-  batch_ends = [step for step, after in zip(steps, steps[1:]) if
-                first_write[after] - last_write[step] > 0.5 * (after - step) / rough_rate]
+  wall_times = {w.step: w.wall_time for w in written if w.train_scalar}
+  steps = sorted(wall_times)
+  batch_ends = [step for step, after in zip(steps, steps[1:])
+                if wall_times[after] != wall_times[step]]
   if len(batch_ends) < 2:
     return float('nan')
   later = [step for step in batch_ends if step >= start]
   first, last = later[0] if len(later) >= 2 else batch_ends[-2], batch_ends[-1]
-  return (last - first) / (last_write[last] - last_write[first])
+  return (last - first) / (wall_times[last] - wall_times[first])
 
 
 def _parse(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
@@ -171,9 +156,7 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
     summaries_off: Throughput setting only: a summary interval of a quarter
       of the run instead of `summary_steps`, so that the window (from half
       the run to three quarters) holds no train scalars but those that end
-      it, as every window does; the point at a quarter makes the Trainer
-      call its function that writes one point before the window, as the
-      other runs call theirs.
+      it, as every window does.
   """
   steps_per_epoch = wl.steps_per_epoch(workload)
   total = (1 + epochs) * steps_per_epoch

@@ -11,44 +11,53 @@ from trainer.point_protos import PointEncoder
 TAGS = ['loss', 'gradients/variance/dense_1/kernel:0', 'été']
 # float32 rounding, signed zero, NaN, infinities, and a float64 out of float32's range.
 VALUES = [[0.1, -0.0, float('nan')], [float('inf'), 1e300, -1e-50], [3.0, -2.5e38, 7.25]]
+# Steps past one varint byte; wall times as time.time() gives them.
+STEPS = [0, 300, 2**40]
+WALL_TIMES = [1795980000.123456, 1795980001.5, 1795980002.0]
 
 
-def summaries_in(log_dir):
-  """(step, serialized Summary) of every event that holds one."""
+def events_in(log_dir):
+  """The events of the one event file in `log_dir` that hold a summary."""
   path, = glob.glob(str(log_dir / 'events.out.tfevents.*'))
-  return [(event.step, event.summary.SerializeToString())
-          for event in tf.compat.v1.train.summary_iterator(path) if event.summary.value]
+  return [event for event in tf.compat.v1.train.summary_iterator(path) if event.summary.value]
+
+
+def import_events(log_dir, events):
+  writer = tf.summary.create_file_writer(str(log_dir))
+  for event in events:
+    tf.raw_ops.ImportEvent(writer=writer._resource, event=event)  # pylint: disable=protected-access
+  writer.flush()
 
 
 def test_encoded_points_equal_what_tf_summary_scalar_writes(tmp_path):
   encoder = PointEncoder(TAGS)
   reference = tf.summary.create_file_writer(str(tmp_path / 'reference'))
-  encoded = tf.summary.create_file_writer(str(tmp_path / 'encoded'))
-  for step, values in enumerate(VALUES):
+  for step, values in zip(STEPS, VALUES):
     with reference.as_default(step=step):
       for tag, value in zip(TAGS, values):
         # From a vector: eager scalar constants are cached by value, and -0.0 == 0.0.
         value = tf.reshape(tf.constant([value], tf.float64), [])
         tf.summary.scalar(tag, tf.cast(value, tf.float32))
-    with encoded.as_default(step=step):
-      tf.summary.experimental.write_raw_pb(encoder.encode(values, [True] * len(TAGS)))
   reference.flush()
-  encoded.flush()
+  import_events(tmp_path / 'encoded', [encoder.event(step, wall_time, values, [True] * len(TAGS))
+                                       for step, wall_time, values
+                                       in zip(STEPS, WALL_TIMES, VALUES)])
 
   # One event per scalar there, one per point here: the same values in the same order.
-  expected = [(step, b''.join(summary for s, summary in summaries_in(tmp_path / 'reference')
-                              if s == step)) for step in range(len(VALUES))]
-  assert summaries_in(tmp_path / 'encoded') == expected
+  expected = [(step, b''.join(event.summary.SerializeToString()
+                              for event in events_in(tmp_path / 'reference')
+                              if event.step == step)) for step in STEPS]
+  encoded = events_in(tmp_path / 'encoded')
+  assert [(event.step, event.summary.SerializeToString()) for event in encoded] == expected
+  assert [event.wall_time for event in encoded] == WALL_TIMES
   scalars = read_scalars(tmp_path / 'encoded')
-  assert [step for step, _ in scalars['loss']] == [0, 1, 2]
+  assert [step for step, _ in scalars['loss']] == STEPS
   assert math.isinf(scalars[TAGS[1]][1][1])  # 1e300 as float32, as tf.cast makes it.
 
 
 def test_a_point_holds_only_the_tags_it_emits(tmp_path):
   encoder = PointEncoder(TAGS)
-  assert encoder.encode([1.0, 2.0, 3.0], [False] * 3) == b''
-  writer = tf.summary.create_file_writer(str(tmp_path))
-  with writer.as_default(step=7):
-    tf.summary.experimental.write_raw_pb(encoder.encode([1.0, 2.0, 3.0], [False, True, False]))
-  writer.flush()
+  import_events(tmp_path, [encoder.event(7, WALL_TIMES[0], [1.0, 2.0, 3.0], [False, True, False]),
+                           encoder.event(8, WALL_TIMES[1], [1.0, 2.0, 3.0], [False] * 3)])
   assert read_scalars(tmp_path) == {TAGS[1]: [(7, 2.0)]}
+  assert len(events_in(tmp_path)) == 1  # The event with no tag holds no summary.

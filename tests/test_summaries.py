@@ -1,11 +1,15 @@
 """What the SummaryManager writes, read back from the event files."""
 
+import collections
+import glob
 import os
+import time
 
 import gin
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import trainer
 from tests.conftest import train_regression
@@ -15,6 +19,16 @@ from trainer.event_files import read_scalars, read_texts
 
 def steps_of(log_dir, tag='loss'):
   return [step for step, _ in read_scalars(log_dir)[tag]]
+
+
+def scalar_event_wall_times(log_dir):
+  """{step: [wall time of each event holding scalars at that step]} under `log_dir`."""
+  times = collections.defaultdict(list)
+  for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      if any(value.metadata.plugin_data.plugin_name == 'scalars' for value in event.summary.value):
+        times[event.step].append(event.wall_time)
+  return dict(times)
 
 
 def test_step_interval_writes_at_every_interval_end(tmp_path):
@@ -55,7 +69,9 @@ def test_points_are_the_same_whether_loops_split_intervals_or_span_them(tmp_path
   train_regression(tmp_path / 'loops_of_5', *bindings, 'Trainer.steps_per_loop = 5')
   # The first loop ends at the first interval; then the speed is known, and
   # the second spans the rest (any speed fits in 1e9 seconds).
+  started = time.time()
   train_regression(tmp_path / 'spanning', *bindings, 'Trainer.seconds_per_loop = 1e9')
+  ended = time.time()
   short_loops = read_scalars(tmp_path / 'loops_of_5' / 'train')
   spanning = read_scalars(tmp_path / 'spanning' / 'train')
   # Every interval end, then the last partial interval (29..30) at the final step.
@@ -65,6 +81,12 @@ def test_points_are_the_same_whether_loops_split_intervals_or_span_them(tmp_path
   # The points of one call share its throughput.
   rates = [rate for _, rate in spanning['steps_per_second']]
   assert rates[0] != rates[1] == rates[2] == rates[3] == rates[4]
+  # And its wall time, when the call returned; a point's tags are one event.
+  wall_times = scalar_event_wall_times(tmp_path / 'spanning' / 'train')
+  assert sorted(wall_times) == [7, 14, 21, 28, 30]
+  assert all(len(times) == 1 for times in wall_times.values())
+  first, *second = [wall_times[step][0] for step in sorted(wall_times)]
+  assert started < first < second[0] == second[1] == second[2] == second[3] < ended
 
 
 def test_nan_in_a_loop_spanning_intervals_writes_those_that_ended_before_it(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import math
 import time
@@ -13,6 +12,7 @@ import tensorflow as tf
 from trainer import loops
 from trainer.distribution import Replicas
 from trainer.errors import ConfigError
+from trainer.flat_call import flat_call
 from trainer.summary_manager import SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
@@ -41,17 +41,15 @@ class Outcome(NamedTuple):
 
 
 class Iteration:
-  """Runs up to K train steps, and the summaries and evaluation due, in one call.
+  """Runs up to K train steps, and the evaluation if due, in one call.
 
-  Each call is one call of a concrete `tf.function`: it writes the points
-  that the previous call made (`SummaryManager.pending`: a train point's
-  throughput is known only once its call is over), then runs the loop, one
-  XLA-compiled function where possible: the train steps, the global step
-  and, if due, the evaluation. Over segmented data (`DeviceData`), the loop
-  runs across summary interval boundaries and returns each interval's sums;
-  the host adds them to the intervals'. Python values (whether to
-  evaluate, how many points of each split to write) choose the function, so
-  each combination is a function of its own, traced before it is timed and
+  Each call is one call of a concrete `tf.function`, XLA-compiled where
+  possible: the train steps, the global step and, if due, the evaluation.
+  Over segmented data (`DeviceData`), the loop runs across summary interval
+  boundaries and returns each interval's sums; the host adds them to the
+  intervals', and makes the points of those that ended (pending in the
+  SummaryManager, written in batches, as are the val points). Whether to
+  evaluate chooses the function: each is traced before it is timed and
   called directly, the same on every worker of a cluster (as their
   collectives must be). If a watched scalar turns non-finite, the loop
   stops there; the intervals that ended before it are returned.
@@ -69,9 +67,8 @@ class Iteration:
 
   Attributes:
     spans_intervals: Whether a loop may run across interval boundaries.
-    max_intervals: The most interval boundaries a loop may cross or end at:
-      each is a point that the next call writes, one op unrolled in its
-      graph.
+    max_intervals: The most interval boundaries a loop may cross or end at
+      (each is a row of its result).
 
   Raises:
     ConfigError: `check_finite` names a scalar the train step does not return.
@@ -111,8 +108,6 @@ class Iteration:
     self._jit_compile = jit_compile and all(data.compilable for data in (train_data, val_data)
                                             if data is not None)
     self._loops: Dict[bool, Callable[..., tf.Tensor]] = {}
-    self._calls: Dict[Tuple[Any, ...], Callable[..., tf.Tensor]] = {}
-    self._no_protos = tf.constant([], tf.string)  # The input of a call that writes no point.
 
   def __call__(self, start_step: int, num_steps: int, interval_ends: bool, evaluate: bool,
                host_flags: Sequence[bool]) -> Outcome:
@@ -132,25 +127,17 @@ class Iteration:
       The outcome.
     """
     summaries, end = self._summaries, start_step + num_steps
-    # Which points the graph writes is chosen on the host, except on a
-    # cluster, whose workers must trace the same functions: only the chief
-    # knows which points are on disk already (its empty ones are skipped).
-    cluster = self._replicas.multi_worker
-    in_graph = {split: [point for point in points if cluster or point.summary]
-                for split, points in summaries.pending.items()}
-    train, val = in_graph['train'], in_graph['val']
-    call = self._concrete(evaluate, len(train), len(val))  # Traces the first time.
-    # Few input tensors: each costs the call microseconds.
-    ints = tf.constant([start_step, num_steps, *(p.x for p in train + val), *host_flags],
-                       tf.int64)
-    protos = (tf.constant([p.summary for p in train + val], tf.string) if train or val
-              else self._no_protos)
+    # One input vector and one output: each tensor costs the call microseconds.
+    ints = tf.constant([start_step, num_steps, *host_flags], tf.int64)
+    call = self._loop(evaluate, len(ints))  # Traced (and compiled) the first time.
     began = time.perf_counter()
-    packed = call(ints, protos).numpy()  # Waits for the call to finish.
+    if summaries.writes_due:
+      summaries.write_pending()
+    packed = call(ints).numpy()  # Waits for the call to finish.
     # The call's evaluation too: a clock read between the two, in the graph,
     # cost 100 us per call (tf.timestamp refuses to run under op determinism).
     seconds = time.perf_counter() - began
-    summaries.written()
+    wall_time = time.time()
     # packed: bad step, a row of sums per part (max_parts rows), val means, flags.
     width, bad_step = len(self.train_scalars), int(packed[0])
     val_at = 1 + self._max_parts * width
@@ -171,45 +158,23 @@ class Iteration:
       steps = part_end - part_start
       summaries.add_loop(dict(zip(self.train_scalars, row)), steps, seconds * steps / ran)
       if part_end < end or interval_ends:
-        train_points.append((part_end, summaries.end_interval(part_end)))
+        train_points.append((part_end, summaries.end_interval(part_end, wall_time)))
       part_start = part_end
     if evaluate:
-      summaries.evaluated(end, val_values)
+      summaries.evaluated(end, val_values, wall_time)
     return Outcome(bad_step, None, train_points, val_values, flags, seconds)
 
-  def _concrete(self, evaluate: bool, train_points: int, val_points: int
-                ) -> Callable[..., tf.Tensor]:
-    key = (evaluate, train_points, val_points)
-    if key not in self._calls:
-      self._calls[key] = _flat_call(tf.function(functools.partial(self._run, *key))
-                                    .get_concrete_function(tf.TensorSpec([None], tf.int64),
-                                                           tf.TensorSpec([None], tf.string)))
-      # Tracing leaves ~300,000 Python objects; a full collection scanning
-      # them paused the loop 160 ms. Frozen, the collector skips them (the
-      # Trainer unfreezes them when training ends).
-      gc.freeze()
-    return self._calls[key]
+  def _loop(self, evaluate: bool, width: int) -> Callable[..., tf.Tensor]:
+    """The loop's function, compiled with XLA where possible (each variant at its first call).
 
-  def _run(self, evaluate, train_points, val_points, ints, protos):
-    """The call: `ints`, `protos` as `__call__` packs them; returns one float64 vector."""
-    points = train_points + val_points
-    start_step, num_steps, *xs = tf.unstack(ints[:2 + points], num=2 + points)
-    summaries = tf.unstack(protos, num=points)
-    writes = [self._summaries.write(split, x, summary, skip_empty=self._replicas.multi_worker)
-              for split, x, summary in zip(['train'] * train_points + ['val'] * val_points,
-                                           xs, summaries)]
-    # Written before the loop starts, not beside it: a point's wall time is
-    # then the start of the call (nothing else orders them).
-    with tf.control_dependencies(writes):
-      packed = self._loop(evaluate)(start_step, num_steps)
-    flags = self._replicas.any_worker(tf.cast(ints[2 + points:], tf.float32))
-    return tf.concat([packed, tf.cast(flags, tf.float64)], 0)
-
-  def _loop(self, evaluate: bool) -> Callable[..., tf.Tensor]:
-    """The loop's function, compiled with XLA where possible (each variant at its first call)."""
+    It takes [start step, steps, *host flags] and returns one float64
+    vector: the bad step, a row of sums per part (`max_parts` rows), the
+    val means, the flags any worker raised.
+    """
     if evaluate not in self._loops:
 
-      def run(start_step, num_steps):
+      def run(ints):
+        start_step, num_steps = ints[0], ints[1]
         part_sums, bad_step = self._train_loop(start_step, num_steps)
         self._global_step.assign(start_step + num_steps)
         parts = [tf.cast(bad_step, tf.float64)[tf.newaxis],
@@ -218,24 +183,18 @@ class Iteration:
           val_means = self._eval_loop()
           parts.append(tf.stack([tf.cast(val_means[name], tf.float64)
                                  for name in self.eval_scalars]))
-        return tf.concat(parts, 0)
+        flags = self._replicas.any_worker(tf.cast(ints[2:], tf.float32))
+        return tf.concat([*parts, tf.cast(flags, tf.float64)], 0)
 
-      self._loops[evaluate] = loops.compiled(run, self._jit_compile, 'loop', _INT, _INT)
+      spec = tf.TensorSpec([width], tf.int64)
+      function = loops.compiled(run, self._jit_compile, 'loop', spec)
+      self._loops[evaluate] = flat_call(function.get_concrete_function(spec))
+      # Tracing leaves ~300,000 Python objects; a full collection scanning
+      # them paused the loop 160 ms. Frozen, the collector skips them (the
+      # Trainer unfreezes them when training ends).
+      gc.freeze()
     return self._loops[evaluate]
 
 
-def _flat_call(function: Any) -> Callable[..., tf.Tensor]:
-  """Calls a concrete function with its tensors, skipping `__call__`'s argument binding.
-
-  The binding (matching arguments to the signature, casting, checking
-  specs) cost ~45 us a call here, an eighth of a tutorial epoch; the
-  Iteration always passes tensors of the traced specs. `_call_flat` is
-  what `__call__` ends in, and it still checks for gradient tapes.
-  """
-  captured = function.captured_inputs  # Fixed once traced: the variables' handles.
-  return lambda *tensors: function._call_flat(list(tensors), captured)  # pylint: disable=protected-access
-
-
-_INT = tf.TensorSpec([], tf.int64)
-_MAX_POINTS = 100  # Bounds the points a call writes, so the ops in its graph.
+_MAX_POINTS = 100  # Bounds the intervals a loop ends, so the rows of its result.
 

@@ -3,9 +3,10 @@
 Each train loop returns its sums, per interval it ran in, which the host
 adds to the intervals', with their share of the loop call's time, measured
 on the host. So a point is known once the call that ends its interval is
-over; it is written by graph code at the start of the next call (or here,
-before a checkpoint), as is an evaluation's: one host call per loop, no
-extra host sync to write.
+over. The host serializes it, as an evaluation's, with the wall time of
+that moment, and writes the points in batches: one graph call imports a
+batch (when 100 are pending, and before every flush and checkpoint), so a
+loop's call does nothing but train and evaluate.
 
 Resumed runs never write a point twice: when a run starts, the highest step
 of each tag already on disk is that tag's high-water mark, and points up to
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, ContextManager, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -28,6 +29,7 @@ from absl import logging
 
 from trainer import event_files
 from trainer.errors import ConfigError
+from trainer.flat_call import concrete
 from trainer import progress
 from trainer.intervals import Interval
 from trainer.point_protos import PointEncoder
@@ -36,16 +38,10 @@ X_AXES = ('auto', 'epoch', 'step')
 # The writers flush only when told (see maybe_flush), so a flush always holds whole points.
 _NEVER_BY_COUNT = 2**31 - 1
 _NEVER_BY_TIME_MS = 2**31 - 1
-
-
-class Point(NamedTuple):
-  """One point of a split: its x-axis value, and its tags not on disk yet as a `Summary`.
-
-  The summary is serialized (see `point_protos`); empty if every tag is on
-  disk already (`new_tags`).
-  """
-  x: int
-  summary: bytes
+# Pending points are written once there are this many (a graph call costs
+# ~30 us, each point ~8 us in it).
+_WRITE_BATCH = 100
+_EVENTS = tf.TensorSpec([None], tf.string)
 
 
 @gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'total_steps', 'batch_size'])
@@ -62,8 +58,8 @@ class SummaryManager:
 
   - `steps_per_second` and `examples_per_second`: training throughput over
     the interval, timed on the host around its loops' calls (the train
-    steps, the writing of the previous points, and an evaluation that ends
-    a loop; not checkpointing, hooks or tracing; the first interval
+    steps, an evaluation that ends a loop, and a batch of points written
+    before one; not checkpointing, hooks or tracing; the first interval
     includes XLA's compilation, and the first with an evaluation, its
     compilation); a call that runs several intervals shares its time among
     them by steps;
@@ -78,7 +74,8 @@ class SummaryManager:
   X-axis: with an interval in epochs, points are written at the epoch
   number (1, 2, 3, ...), as Keras and the TensorBoard tutorial do, provided
   evaluation also runs on epoch boundaries and training lasts whole epochs;
-  otherwise, or with `x_axis='step'`, at the global step.
+  otherwise, or with `x_axis='step'`, at the global step. A point's wall
+  time is when the host got its values: the points of one loop share it.
 
   Args:
     model_dir: The run's directory (given by the Trainer).
@@ -93,8 +90,9 @@ class SummaryManager:
     gradient_stats: Also log gradient statistics (see above).
     log_progress: Log one progress line per interval (step, epoch, scalars,
       steps/sec, ETA).
-    flush_every_n_seconds: Push written points to disk at most this often
-      (and at every checkpoint), always between whole points, never inside.
+    flush_every_n_seconds: Write the pending points and push them to disk
+      at most this often (and at every checkpoint), always between whole
+      points, never inside.
   """
 
   def __init__(self,
@@ -134,9 +132,9 @@ class SummaryManager:
     self._train_scalars: List[str] = []
     self._eval_scalars: List[str] = []
     self._encoders: Dict[str, PointEncoder] = {}
-    # Points computed by a call and written by the next one (a train point's
-    # throughput is known only once its call is over), or before a checkpoint.
-    self.pending: Dict[str, List[Point]] = {'train': [], 'val': []}
+    # Points not written yet, as serialized events (see `write_pending`).
+    self.pending: Dict[str, List[bytes]] = {'train': [], 'val': []}
+    self._import_events = None
     self.flush_every_n_seconds = flush_every_n_seconds
     self._last_flush = time.monotonic()
     self._on_disk: Dict[str, Dict[str, int]] = {}  # split -> tag -> last step written.
@@ -235,29 +233,6 @@ class SummaryManager:
     if time.monotonic() - self._last_flush >= self.flush_every_n_seconds:
       self.flush()
 
-  # Graph code, run inside the Trainer's tf.function.
-
-  def write(self, split: str, x: tf.Tensor, summary: tf.Tensor,
-            skip_empty: bool) -> tf.Tensor:
-    """Writes a pending point (of `pending[split]`) at x-axis value `x`.
-
-    Args:
-      split: 'train' or 'val'.
-      x: The point's x-axis value.
-      summary: Its `Point.summary`.
-      skip_empty: Write nothing if the summary is empty (as a cluster's
-        chief may find, see `Iteration`) rather than an empty event.
-
-    Returns:
-      The write op, for control dependencies.
-    """
-    if skip_empty:
-      summary = summary[tf.newaxis]
-      summary = tf.boolean_mask(summary, tf.strings.length(summary) > 0)
-    with self._writers[split].as_default(step=x):
-      return tf.summary.experimental.write_raw_pb(summary)
-
-  # Host code.
 
   def add_loop(self, sums: Dict[str, float], steps: int, seconds: float) -> None:
     """Adds the sums, steps and host time of a loop's part in the interval."""
@@ -266,8 +241,12 @@ class SummaryManager:
     self._steps += steps
     self._seconds += seconds
 
-  def end_interval(self, step: int) -> Dict[str, float]:
+  def end_interval(self, step: int, wall_time: float) -> Dict[str, float]:
     """Ends the interval at global step `step`; its point is pending (see `pending`).
+
+    Args:
+      step: The interval's last step.
+      wall_time: When the host learned its sums (time.time()), the point's wall time.
 
     Returns:
       The point's values: the interval's means, then its throughput.
@@ -275,31 +254,47 @@ class SummaryManager:
     rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
     values = {**{name: total / self._steps for name, total in self._sums.items()},
               **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
-    self.pending['train'].append(self._point('train', step, values))
+    self.pending['train'].append(self._event('train', step, wall_time, values))
     self._sums = dict.fromkeys(self._sums, 0.0)
     self._steps = self._seconds = 0.0
     return values
 
-  def evaluated(self, step: int, means: Dict[str, float]) -> None:
-    """Makes an evaluation's means at global step `step` a pending val point."""
-    self.pending['val'].append(self._point('val', step, means))
+  def evaluated(self, step: int, means: Dict[str, float], wall_time: float) -> None:
+    """Makes an evaluation's means at global step `step` a pending val point (see `end_interval`)."""
+    self.pending['val'].append(self._event('val', step, wall_time, means))
 
-  def _point(self, split: str, step: int, values: Dict[str, float]) -> Point:
+  def _event(self, split: str, step: int, wall_time: float, values: Dict[str, float]) -> bytes:
+    """A point as a serialized event, of its tags past their high-water marks."""
     emit = self.new_tags(split, list(values), step)
-    return Point(self.x(step), self._encoders[split].encode(list(values.values()), emit))
+    return self._encoders[split].event(self.x(step), wall_time, list(values.values()), emit)
 
-  def written(self) -> None:
-    """Ends the pending points: the graph wrote them."""
-    self.pending = {split: [] for split in self.pending}
+  @property
+  def writes_due(self) -> bool:
+    """Whether enough points are pending to write them (`write_pending`)."""
+    return sum(map(len, self.pending.values())) >= _WRITE_BATCH
 
   def write_pending(self) -> None:
-    """Writes the pending points here, not in the graph (e.g. before a checkpoint)."""
-    for split, points in self.pending.items():
-      for point in points:
-        if point.summary:
-          with self._writers[split].as_default(step=point.x):
-            tf.summary.experimental.write_raw_pb(point.summary)
-    self.written()
+    """Writes the pending points to the writers (not to disk: see `flush`).
+
+    One call of a graph function, traced at the first, imports every
+    pending event: written one by one from the host, each costs an eager
+    op, ~30 to 50 us here.
+    """
+    if any(self.pending.values()):
+      if self._import_events is None:
+        self._import_events = concrete(self._import, _EVENTS, _EVENTS)
+      self._import_events(*(tf.constant(self.pending[split], tf.string)
+                            for split in ('train', 'val')))
+    self.pending = {split: [] for split in self.pending}
+
+  def _import(self, train_events: tf.Tensor, val_events: tf.Tensor) -> None:
+    for split, events in (('train', train_events), ('val', val_events)):
+      # A file writer's resource, which `tf.summary` keeps private; a no-op
+      # writer (not the chief of a cluster) has none.
+      resource = getattr(self._writers.get(split), '_resource', None)
+      if resource is not None:
+        for event in events:  # A tf.while_loop: one trace for any number of events.
+          tf.raw_ops.ImportEvent(writer=resource, event=event)
 
   def settle(self) -> None:
     """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""
@@ -338,7 +333,8 @@ class SummaryManager:
     return self._writers[split].as_default(step=self.x(step))
 
   def flush(self) -> None:
-    """Pushes everything written so far to the event files."""
+    """Writes the pending points and pushes everything written so far to the event files."""
+    self.write_pending()
     for writer in self._writers.values():
       writer.flush()
     self._last_flush = time.monotonic()

@@ -375,8 +375,7 @@ class Trainer:
         final = values
         self.summaries.log_train(point_step, values)
       if outcome.bad_step >= 0:
-        self.summaries.write_pending()  # The intervals that ended before it.
-        self.summaries.flush()
+        self.summaries.flush()  # With the intervals that ended before it.
         raise NonFiniteError(outcome.bad_step, *outcome.non_finite, checkpoints.latest)
       step = end
       sizer.measured(num_steps, outcome.seconds)
