@@ -209,6 +209,10 @@ class SummaryManager:
                      max(self._on_disk[split].values()))
       self._writers[split] = tf.summary.create_file_writer(
           log_dir, max_queue=_NEVER_BY_COUNT, flush_millis=_NEVER_BY_TIME_MS)
+    # Traced and run once now, with no events: the first call of a function
+    # costs ~0.1 s, which in the middle of training would stall it.
+    self._import_events = concrete(self._import, _EVENTS, _EVENTS)
+    self._import_events(*[tf.constant([], tf.string)] * 2)
 
   @property
   def train_tags(self) -> List[str]:
@@ -276,13 +280,11 @@ class SummaryManager:
   def write_pending(self) -> None:
     """Writes the pending points to the writers (not to disk: see `flush`).
 
-    One call of a graph function, traced at the first, imports every
-    pending event: written one by one from the host, each costs an eager
-    op, ~30 to 50 us here.
+    One call of a graph function (see `open`) imports every pending event:
+    written one by one from the host, each costs an eager op, ~30 to 50 us
+    here.
     """
     if any(self.pending.values()):
-      if self._import_events is None:
-        self._import_events = concrete(self._import, _EVENTS, _EVENTS)
       self._import_events(*(tf.constant(self.pending[split], tf.string)
                             for split in ('train', 'val')))
     self.pending = {split: [] for split in self.pending}
