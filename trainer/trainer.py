@@ -80,8 +80,7 @@ class Trainer:
     steps_per_loop: The most steps one on-device loop runs.
     seconds_per_loop: With the data on the device, a loop runs as many
       whole summary intervals as fit in about this many seconds at the
-      speed measured so far (at least one; at most 100, and 2000 scalars
-      to write in the next call). Longer loops cost
+      speed measured so far (at least one, at most 100). Longer loops cost
       less per step; shorter ones show points sooner and answer a stop
       signal sooner.
     steps_per_epoch: Steps per epoch; default: training examples //
