@@ -22,7 +22,8 @@ def flat_call(function: Any) -> Callable[..., Any]:
     `call(*tensors)`, which returns what `function` returns.
   """
   captured = function.captured_inputs  # Fixed once traced: the variables' handles.
-  return lambda *tensors: function._call_flat(list(tensors), captured)  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  return lambda *tensors: function._call_flat(list(tensors), captured)
 
 
 def concrete(fn: Callable[..., Any], *specs: tf.TensorSpec) -> Callable[..., Any]:

@@ -59,16 +59,13 @@ class PointEncoder:
       wall_time: Its wall time, in seconds since the epoch.
       values: One value per tag, cast to float32 (as `tf.cast` does: out of
         range becomes inf).
-      emit: One flag per tag: whether to include it (with none, the event
-        holds no summary).
+      emit: One flag per tag: whether to include it (at least one).
 
     Returns:
       The proto's bytes.
     """
     summary = self._summary(values, emit)
     head = event_pb2.Event(wall_time=wall_time, step=step).SerializeToString()
-    if not summary:
-      return head
     return b''.join((head, _EVENT_SUMMARY_KEY, _varint(len(summary)), summary))
 
   def _summary(self, values: Sequence[float], emit: Sequence[bool]) -> bytes:

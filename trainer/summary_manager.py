@@ -39,7 +39,7 @@ X_AXES = ('auto', 'epoch', 'step')
 _NEVER_BY_COUNT = 2**31 - 1
 _NEVER_BY_TIME_MS = 2**31 - 1
 # Pending points are written once there are this many (a graph call costs
-# ~30 us, each point ~8 us in it).
+# ~30 us, each point ~10 us in it).
 _WRITE_BATCH = 100
 _EVENTS = tf.TensorSpec([None], tf.string)
 
@@ -237,7 +237,6 @@ class SummaryManager:
     if time.monotonic() - self._last_flush >= self.flush_every_n_seconds:
       self.flush()
 
-
   def add_loop(self, sums: Dict[str, float], steps: int, seconds: float) -> None:
     """Adds the sums, steps and host time of a loop's part in the interval."""
     for name, total in sums.items():
@@ -258,19 +257,22 @@ class SummaryManager:
     rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
     values = {**{name: total / self._steps for name, total in self._sums.items()},
               **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
-    self.pending['train'].append(self._event('train', step, wall_time, values))
+    self._add_pending('train', step, wall_time, values)
     self._sums = dict.fromkeys(self._sums, 0.0)
     self._steps = self._seconds = 0.0
     return values
 
   def evaluated(self, step: int, means: Dict[str, float], wall_time: float) -> None:
-    """Makes an evaluation's means at global step `step` a pending val point (see `end_interval`)."""
-    self.pending['val'].append(self._event('val', step, wall_time, means))
+    """Makes an evaluation's means at global step `step` a pending val point (as `end_interval`)."""
+    self._add_pending('val', step, wall_time, means)
 
-  def _event(self, split: str, step: int, wall_time: float, values: Dict[str, float]) -> bytes:
-    """A point as a serialized event, of its tags past their high-water marks."""
+  def _add_pending(self, split: str, step: int, wall_time: float,
+                   values: Dict[str, float]) -> None:
+    """Queues a point as a serialized event of its tags past their high-water marks, if any."""
     emit = self.new_tags(split, list(values), step)
-    return self._encoders[split].event(self.x(step), wall_time, list(values.values()), emit)
+    if any(emit):
+      self.pending[split].append(
+          self._encoders[split].event(self.x(step), wall_time, list(values.values()), emit))
 
   @property
   def writes_due(self) -> bool:
