@@ -5,6 +5,7 @@ import math
 
 import tensorflow as tf
 
+from trainer.event_file import EventFile
 from trainer.event_files import read_scalars
 from trainer.point_protos import PointEncoder
 
@@ -22,11 +23,11 @@ def events_in(log_dir):
   return [event for event in tf.compat.v1.train.summary_iterator(path) if event.summary.value]
 
 
-def import_events(log_dir, events):
-  writer = tf.summary.create_file_writer(str(log_dir))
+def write_events(log_dir, events):
+  file = EventFile(str(log_dir))
   for event in events:
-    tf.raw_ops.ImportEvent(writer=writer._resource, event=event)  # pylint: disable=protected-access
-  writer.flush()
+    file.write(event)
+  file.close()
 
 
 def test_encoded_points_equal_what_tf_summary_scalar_writes(tmp_path):
@@ -39,7 +40,7 @@ def test_encoded_points_equal_what_tf_summary_scalar_writes(tmp_path):
         value = tf.reshape(tf.constant([value], tf.float64), [])
         tf.summary.scalar(tag, tf.cast(value, tf.float32))
   reference.flush()
-  import_events(tmp_path / 'encoded', [encoder.event(step, wall_time, values, [True] * len(TAGS))
+  write_events(tmp_path / 'encoded', [encoder.event(step, wall_time, values, [True] * len(TAGS))
                                        for step, wall_time, values
                                        in zip(STEPS, WALL_TIMES, VALUES)])
 
@@ -57,5 +58,5 @@ def test_encoded_points_equal_what_tf_summary_scalar_writes(tmp_path):
 
 def test_a_point_holds_only_the_tags_it_emits(tmp_path):
   encoder = PointEncoder(TAGS)
-  import_events(tmp_path, [encoder.event(7, WALL_TIMES[0], [1.0, 2.0, 3.0], [False, True, False])])
+  write_events(tmp_path, [encoder.event(7, WALL_TIMES[0], [1.0, 2.0, 3.0], [False, True, False])])
   assert read_scalars(tmp_path) == {TAGS[1]: [(7, 2.0)]}

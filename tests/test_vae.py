@@ -56,6 +56,7 @@ def test_vae_learns_and_logs_its_terms_and_images(tmp_path):
   assert images['reconstructions'] == [(epoch, 8 * 28, 2 * 28) for epoch in (1, 2, 3)]
   assert images['prior_samples'] == [(epoch, 8 * 28, 28) for epoch in (1, 2, 3)]
   assert not read_image_sizes(tmp_path / 'train')
+  assert len(list((tmp_path / 'val').glob('events.out.tfevents.*'))) == 1  # Scalars and images.
 
 
 def test_kl_warmup_rises_linearly_to_beta(tmp_path):

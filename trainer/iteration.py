@@ -47,8 +47,8 @@ class Iteration:
   possible: the train steps, the global step and, if due, the evaluation.
   Over segmented data (`DeviceData`), the loop runs across summary interval
   boundaries and returns each interval's sums; the host adds them to the
-  intervals', and makes the points of those that ended (pending in the
-  SummaryManager, written in batches, as are the val points). Whether to
+  intervals', and the SummaryManager writes the points of those that ended
+  (and of the evaluation) once the call is over. Whether to
   evaluate chooses the function: each is traced before it is timed and
   called directly, the same on every worker of a cluster (as their
   collectives must be). If a watched scalar turns non-finite, the loop
@@ -131,8 +131,6 @@ class Iteration:
     ints = tf.constant([start_step, num_steps, *host_flags], tf.int64)
     call = self._loop(evaluate, len(ints))  # Traced (and compiled) the first time.
     began = time.perf_counter()
-    if summaries.writes_due:
-      summaries.write_pending()
     packed = call(ints).numpy()  # Waits for the call to finish.
     # The call's evaluation too: a clock read between the two, in the graph,
     # cost 100 us per call (tf.timestamp refuses to run under op determinism).
@@ -156,7 +154,7 @@ class Iteration:
                           if not math.isfinite(sums[name]))
         return Outcome(bad_step, non_finite, train_points, {}, flags, seconds)
       steps = part_end - part_start
-      summaries.add_loop(dict(zip(self.train_scalars, row)), steps, seconds * steps / ran)
+      summaries.add_loop(row, steps, seconds * steps / ran)
       if part_end < end or interval_ends:
         train_points.append((part_end, summaries.end_interval(part_end, wall_time)))
       part_start = part_end

@@ -4,8 +4,7 @@ Each train loop returns its sums, per interval it ran in, which the host
 adds to the intervals', with their share of the loop call's time, measured
 on the host. So a point is known once the call that ends its interval is
 over. The host serializes it, as an evaluation's, with the wall time of
-that moment, and writes the points in batches: one graph call imports a
-batch (when 100 are pending, and before every flush and checkpoint), so a
+that moment, and appends it to the split's event file (`EventFile`), so a
 loop's call does nothing but train and evaluate.
 
 Resumed runs never write a point twice: when a run starts, the highest step
@@ -13,15 +12,18 @@ of each tag already on disk is that tag's high-water mark, and points up to
 it (recomputed after resuming from an earlier checkpoint) are not written
 again. With a seed, the recomputed values equal the ones on disk, so the
 curves are exactly those of an uninterrupted run, and TensorBoard can be
-left running. Marks are kept per tag because a run killed while flushing can
-leave some tags of its last point on disk and not others.
+left running. Marks are kept per tag because a resumed run may log tags its
+files lack (e.g. with `gradient_stats` turned on): those start at their
+first point.
 """
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import os
 import time
-from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import gin
 import tensorflow as tf
@@ -29,19 +31,12 @@ from absl import logging
 
 from trainer import event_files
 from trainer.errors import ConfigError
-from trainer.flat_call import concrete
+from trainer.event_file import EventFile
 from trainer import progress
 from trainer.intervals import Interval
 from trainer.point_protos import PointEncoder
 
 X_AXES = ('auto', 'epoch', 'step')
-# The writers flush only when told (see maybe_flush), so a flush always holds whole points.
-_NEVER_BY_COUNT = 2**31 - 1
-_NEVER_BY_TIME_MS = 2**31 - 1
-# Pending points are written once there are this many (a graph call costs
-# ~30 us, each point ~10 us in it).
-_WRITE_BATCH = 100
-_EVENTS = tf.TensorSpec([None], tf.string)
 
 
 @gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'total_steps', 'batch_size'])
@@ -58,8 +53,8 @@ class SummaryManager:
 
   - `steps_per_second` and `examples_per_second`: training throughput over
     the interval, timed on the host around its loops' calls (the train
-    steps, an evaluation that ends a loop, and a batch of points written
-    before one; not checkpointing, hooks or tracing; the first interval
+    steps, and an evaluation that ends a loop; not checkpointing, writing
+    points, hooks or tracing; the first interval
     includes XLA's compilation, and the first with an evaluation, its
     compilation); a call that runs several intervals shares its time among
     them by steps;
@@ -90,9 +85,8 @@ class SummaryManager:
     gradient_stats: Also log gradient statistics (see above).
     log_progress: Log one progress line per interval (step, epoch, scalars,
       steps/sec, ETA).
-    flush_every_n_seconds: Write the pending points and push them to disk
-      at most this often (and at every checkpoint), always between whole
-      points, never inside.
+    flush_every_n_seconds: Push what was written to the event files once
+      this long has passed, at the end of a loop (and at every checkpoint).
   """
 
   def __init__(self,
@@ -119,11 +113,12 @@ class SummaryManager:
     self.total_steps = total_steps
     self.batch_size = batch_size
     self.model_dir = model_dir
-    self._writers: Dict[str, tf.summary.SummaryWriter] = {}
+    # Per split; None where this process writes nothing (not a cluster's chief).
+    self._files: Dict[str, Optional[EventFile]] = {}
     self._epoch_axis = False
-    # The interval so far (sums by scalar, steps, seconds), kept on the host,
-    # and in variables for checkpoints only (see `settle`).
-    self._sums: Dict[str, float] = {}
+    # The interval so far (sums in the train scalars' order, steps, seconds),
+    # kept on the host, and in variables for checkpoints only (see `settle`).
+    self._sums: List[float] = []
     self._steps = self._seconds = 0.0
     self._saved_sums: Dict[str, tf.Variable] = {}
     self._saved_steps, self._saved_seconds = (
@@ -132,12 +127,10 @@ class SummaryManager:
     self._train_scalars: List[str] = []
     self._eval_scalars: List[str] = []
     self._encoders: Dict[str, PointEncoder] = {}
-    # Points not written yet, as serialized events (see `write_pending`).
-    self.pending: Dict[str, List[bytes]] = {'train': [], 'val': []}
-    self._import_events = None
     self.flush_every_n_seconds = flush_every_n_seconds
     self._last_flush = time.monotonic()
     self._on_disk: Dict[str, Dict[str, int]] = {}  # split -> tag -> last step written.
+    self._highest_mark: Dict[str, int] = {}  # split -> the highest of its points' tags' marks.
 
   def use_epoch_axis(self, possible: bool) -> None:
     """Settles the x-axis, once the Trainer knows its schedule.
@@ -171,8 +164,8 @@ class SummaryManager:
     self._train_scalars, self._eval_scalars = list(train_scalars), list(eval_scalars)
     self._encoders = {'train': PointEncoder(self.train_tags),
                       'val': PointEncoder(self._eval_scalars)}
+    self._sums = [0.0] * len(self._train_scalars)
     for name in train_scalars:
-      self._sums.setdefault(name, 0.0)
       if name not in self._saved_sums:
         self._saved_sums[name] = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                              name=f'interval_sum_{len(self._saved_sums)}')
@@ -183,23 +176,22 @@ class SummaryManager:
                                  'seconds': self._saved_seconds}}
 
   def open(self, splits: Sequence[str], write: bool = True) -> None:
-    """Creates the writers of `splits` and reads the high-water mark of each tag.
+    """Creates the event files of `splits` and reads the high-water mark of each tag.
 
-    Writers are created here, when a run starts training, not before, so a
-    finished run rerun leaves no empty event files behind. They never flush
-    on their own (see `maybe_flush`).
+    Files are created here, when a run starts training, not before, so a
+    finished run rerun leaves no empty event files behind.
 
     Args:
       splits: 'train', and 'val' if the run evaluates.
-      write: False for a worker that is not the chief of a cluster: it runs
-        the same graph, with writers that write nothing.
+      write: False for a worker that is not the chief of a cluster: it
+        writes nothing.
     """
     for split in splits:
-      if split in self._writers:
+      if split in self._files:
         continue
       if not write:
         self._on_disk[split] = {}
-        self._writers[split] = tf.summary.create_noop_writer()
+        self._files[split] = None
         continue
       log_dir = os.path.join(self.model_dir, split)
       self._on_disk[split] = event_files.last_steps(log_dir)
@@ -207,22 +199,14 @@ class SummaryManager:
         logging.info('%s already holds points up to %s %d; they are not written again.',
                      log_dir, 'epoch' if self._epoch_axis else 'step',
                      max(self._on_disk[split].values()))
-      self._writers[split] = tf.summary.create_file_writer(
-          log_dir, max_queue=_NEVER_BY_COUNT, flush_millis=_NEVER_BY_TIME_MS)
-    # Traced and run once now, with no events: the first call of a function
-    # costs ~0.1 s, which in the middle of training would stall it.
-    self._import_events = concrete(self._import, _EVENTS, _EVENTS)
-    self._import_events(*[tf.constant([], tf.string)] * 2)
+      self._files[split] = EventFile(log_dir)
+      marks = self._on_disk[split]
+      self._highest_mark[split] = max(marks.get(tag, -1) for tag in self._encoders[split].tags)
 
   @property
   def train_tags(self) -> List[str]:
     """The tags of a train point, in order."""
     return [*self._train_scalars, *progress.THROUGHPUT]
-
-  def new_tags(self, split: str, tags: Sequence[str], step: int) -> Tuple[bool, ...]:
-    """For each tag, whether a point at global step `step` is past its high-water mark."""
-    on_disk = self._on_disk[split]
-    return tuple(self.x(step) > on_disk.get(tag, -1) for tag in tags)
 
   def others_new(self, split: str, known_tags: Sequence[str], step: int) -> bool:
     """Whether a point at `step` is past the marks of `split`'s other tags (e.g. images).
@@ -237,15 +221,14 @@ class SummaryManager:
     if time.monotonic() - self._last_flush >= self.flush_every_n_seconds:
       self.flush()
 
-  def add_loop(self, sums: Dict[str, float], steps: int, seconds: float) -> None:
-    """Adds the sums, steps and host time of a loop's part in the interval."""
-    for name, total in sums.items():
-      self._sums[name] += total
+  def add_loop(self, sums: Sequence[float], steps: int, seconds: float) -> None:
+    """Adds the sums (in `track`'s order), steps and host time of a loop's part in the interval."""
+    self._sums = [*map(operator.add, self._sums, sums)]
     self._steps += steps
     self._seconds += seconds
 
   def end_interval(self, step: int, wall_time: float) -> Dict[str, float]:
-    """Ends the interval at global step `step`; its point is pending (see `pending`).
+    """Ends the interval at global step `step`, and writes its point.
 
     Args:
       step: The interval's last step.
@@ -255,62 +238,39 @@ class SummaryManager:
       The point's values: the interval's means, then its throughput.
     """
     rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
-    values = {**{name: total / self._steps for name, total in self._sums.items()},
-              **dict(zip(progress.THROUGHPUT, (rate, rate * self.batch_size)))}
-    self._add_pending('train', step, wall_time, values)
-    self._sums = dict.fromkeys(self._sums, 0.0)
+    values = [total / self._steps for total in self._sums] + [rate, rate * self.batch_size]
+    self._write_point('train', step, wall_time, values)
+    self._sums = [0.0] * len(self._sums)
     self._steps = self._seconds = 0.0
-    return values
+    return dict(zip(self._encoders['train'].tags, values))
 
   def evaluated(self, step: int, means: Dict[str, float], wall_time: float) -> None:
-    """Makes an evaluation's means at global step `step` a pending val point (as `end_interval`)."""
-    self._add_pending('val', step, wall_time, means)
+    """Writes an evaluation's means at global step `step` as a val point (see `end_interval`)."""
+    self._write_point('val', step, wall_time, [means[name] for name in self._eval_scalars])
 
-  def _add_pending(self, split: str, step: int, wall_time: float,
-                   values: Dict[str, float]) -> None:
-    """Queues a point as a serialized event of its tags past their high-water marks, if any."""
-    emit = self.new_tags(split, list(values), step)
+  def _write_point(self, split: str, step: int, wall_time: float, values: List[float]) -> None:
+    """Writes a point, of its tags past their high-water marks (if any), as one event."""
+    file, encoder, x = self._files[split], self._encoders[split], self.x(step)
+    if file is None:
+      return
+    if x > self._highest_mark[split]:  # Every tag is new: the common case, in a test.
+      file.write(encoder.event(x, wall_time, values))
+      return
+    on_disk = self._on_disk[split]
+    emit = [x > on_disk.get(tag, -1) for tag in encoder.tags]
     if any(emit):
-      self.pending[split].append(
-          self._encoders[split].event(self.x(step), wall_time, list(values.values()), emit))
-
-  @property
-  def writes_due(self) -> bool:
-    """Whether enough points are pending to write them (`write_pending`)."""
-    return sum(map(len, self.pending.values())) >= _WRITE_BATCH
-
-  def write_pending(self) -> None:
-    """Writes the pending points to the writers (not to disk: see `flush`).
-
-    One call of a graph function (see `open`) imports every pending event:
-    written one by one from the host, each costs an eager op, ~30 to 50 us
-    here.
-    """
-    if any(self.pending.values()):
-      self._import_events(*(tf.constant(self.pending[split], tf.string)
-                            for split in ('train', 'val')))
-    self.pending = {split: [] for split in self.pending}
-
-  def _import(self, train_events: tf.Tensor, val_events: tf.Tensor) -> None:
-    for split, events in (('train', train_events), ('val', val_events)):
-      # A file writer's resource, which `tf.summary` keeps private; a no-op
-      # writer (not the chief of a cluster) has none.
-      resource = getattr(self._writers.get(split), '_resource', None)
-      if resource is not None:
-        for event in events:  # A tf.while_loop: one trace for any number of events.
-          tf.raw_ops.ImportEvent(writer=resource, event=event)
+      file.write(encoder.event(x, wall_time, values, emit))
 
   def settle(self) -> None:
-    """Before a checkpoint: writes the pending points, so the checkpoint holds the next interval."""
-    self.write_pending()
-    for name, variable in self._saved_sums.items():
-      variable.assign(self._sums[name])
+    """Before a checkpoint: saves the interval so far in its variables."""
+    for variable, total in zip(self._saved_sums.values(), self._sums):
+      variable.assign(total)
     self._saved_steps.assign(self._steps)
     self._saved_seconds.assign(self._seconds)
 
   def restored(self) -> None:
     """After a checkpoint is restored: the interval so far is the saved one."""
-    self._sums = {name: float(variable.numpy()) for name, variable in self._saved_sums.items()}
+    self._sums = [float(variable.numpy()) for variable in self._saved_sums.values()]
     self._steps = float(self._saved_steps.numpy())
     self._seconds = float(self._saved_seconds.numpy())
 
@@ -332,13 +292,20 @@ class SummaryManager:
       tf.summary.text(tag, markdown)
     self._on_disk['train'][tag] = self.x(step)
 
-  def as_default(self, split: str, step: int) -> ContextManager[None]:
-    """Makes `split`'s writer the default at `step`, for any `tf.summary` call."""
-    return self._writers[split].as_default(step=self.x(step))
+  @contextlib.contextmanager
+  def as_default(self, split: str, step: int) -> Iterator[None]:
+    """Sends any `tf.summary` call inside the block to `split`'s event file, at `step`."""
+    file = self._files[split]
+    if file is None:
+      with tf.summary.create_noop_writer().as_default(step=self.x(step)):
+        yield
+    else:
+      with file.summaries_at(self.x(step)):
+        yield
 
   def flush(self) -> None:
-    """Writes the pending points and pushes everything written so far to the event files."""
-    self.write_pending()
-    for writer in self._writers.values():
-      writer.flush()
+    """Pushes everything written so far to the event files."""
+    for file in self._files.values():
+      if file is not None:
+        file.flush()
     self._last_flush = time.monotonic()
