@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import tensorflow as tf
-
 
 def flat_call(function: Any) -> Callable[..., Any]:
   """Calls a concrete function with its tensors, skipping `__call__`'s argument binding.
@@ -24,8 +22,3 @@ def flat_call(function: Any) -> Callable[..., Any]:
   captured = function.captured_inputs  # Fixed once traced: the variables' handles.
   # pylint: disable-next=protected-access
   return lambda *tensors: function._call_flat(list(tensors), captured)
-
-
-def concrete(fn: Callable[..., Any], *specs: tf.TensorSpec) -> Callable[..., Any]:
-  """`flat_call` of `fn` traced once, as a graph, for inputs of `specs`."""
-  return flat_call(tf.function(fn).get_concrete_function(*specs))
