@@ -87,6 +87,22 @@ def test_device_data_shuffles_each_epoch_from_the_seed_alone():
   assert read_batches(data, 1, 3) == [first[1], *second]
 
 
+def test_device_data_orders_drawn_together_are_each_epochs_own():
+  """Orders are drawn 16 epochs at a time; each epoch's is still a function of (seed, epoch)."""
+  examples = (np.arange(40, dtype=np.float32),)
+  seed = tf.Variable(5, dtype=tf.int64)
+  data = DeviceData(examples, batch_size=8, training=True, seed=seed)
+
+  def own(first_epoch, epochs, seed_value):  # One order per epoch, as a tf.data pipeline draws them.
+    batches = data.batches_from(first_epoch * data.steps_per_epoch, seed_value)
+    return [batch[0].numpy().tolist() for batch in batches.take(epochs * data.steps_per_epoch)]
+
+  assert read_batches(data, 0, 40 * data.steps_per_epoch) == own(0, 40, 5)  # Three draws.
+  assert epoch_batches(data, 3) == own(3, 1, 5)  # Back to an earlier draw.
+  seed.assign(6)  # E.g. restored from a checkpoint: the kept orders no longer hold.
+  assert epoch_batches(data, 3) == own(3, 1, 6) != own(3, 1, 5)
+
+
 def test_device_data_without_shuffle_keeps_the_order():
   data = DeviceData((np.arange(8, dtype=np.float32),), 4, training=True, shuffle=False)
   assert epoch_batches(data, 0) == epoch_batches(data, 1) == [[0, 1, 2, 3], [4, 5, 6, 7]]

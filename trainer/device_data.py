@@ -10,7 +10,7 @@ continues with exactly the batch an uninterrupted run would have used.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -63,6 +63,11 @@ class DeviceData:
     self._full_batches = full
     self._remainder = 0 if training else remainder
     self.steps_per_epoch = full + (1 if self._remainder else 0)
+    # Orders are drawn for this many epochs at once, and kept (see `_epoch_order`).
+    self._epochs_per_draw = max(1, min(_MOST_EPOCHS_PER_DRAW,
+                                       _MOST_KEPT_INDICES // self.num_examples))
+    self._drawn: Optional[tf.Variable] = None  # [epochs_per_draw, num_examples]
+    self._drawn_key: Optional[tf.Variable] = None  # Their (seed, first epoch).
 
   @property
   def element_spec(self) -> Any:
@@ -74,8 +79,8 @@ class DeviceData:
     """Nothing: the position in the data is the global step."""
     return {}
 
-  def _order(self, epoch: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
-    """The example indices of one epoch, in training order.
+  def _orders(self, epochs: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
+    """The example indices of each of `epochs` (a vector), in training order: a row each.
 
     A pseudo-random permutation keyed by (seed, epoch): a 4-round Feistel
     network on the smallest even number of bits that covers the indices,
@@ -86,19 +91,18 @@ class DeviceData:
     and no sort, which costs XLA on CPU four times as much (~100 us for a
     thousand examples, at every epoch).
     """
-    if not self.shuffle:
-      return tf.range(self.num_examples)
     # uint32 arithmetic wraps around as the hash needs (a little faster under
     # XLA than int64 with masks, and the same orders).
-    epoch_key = _hash32(tf.bitwise.bitwise_xor(_hash32(tf.cast(seed, tf.uint32)),
-                                               tf.cast(epoch, tf.uint32)))
-    # The round keys in one vector: a graph pays per op, not per element.
-    round_keys = tf.unstack(_hash32(tf.bitwise.bitwise_xor(
-        epoch_key, tf.constant([_GOLDEN * r & 0xFFFFFFFF for r in range(4)], tf.uint32))))
+    epoch_keys = _hash32(tf.bitwise.bitwise_xor(_hash32(tf.cast(seed, tf.uint32)),
+                                                tf.cast(epochs, tf.uint32)))
+    # The round keys in one matrix: a graph pays per op, not per element.
+    round_keys = tf.split(_hash32(tf.bitwise.bitwise_xor(
+        epoch_keys[:, tf.newaxis],
+        tf.constant([_GOLDEN * r & 0xFFFFFFFF for r in range(4)], tf.uint32))), 4, axis=1)
     half = _uint32(max(1, ((self.num_examples - 1).bit_length() + 1) // 2))
     mask = tf.bitwise.left_shift(_uint32(1), half) - 1
 
-    def permute(x):  # A bijection of [0, 2**(2 * half)).
+    def permute(x):  # A bijection of [0, 2**(2 * half)), per row of keys.
       left, right = tf.bitwise.right_shift(x, half), tf.bitwise.bitwise_and(x, mask)
       for key in round_keys:
         mixed = tf.bitwise.bitwise_and(_hash32(tf.bitwise.bitwise_xor(right, key)), mask)
@@ -106,11 +110,46 @@ class DeviceData:
       return tf.bitwise.bitwise_or(tf.bitwise.left_shift(left, half), right)
 
     n = _uint32(self.num_examples)
-    order = permute(tf.cast(tf.range(self.num_examples), tf.uint32))
+    orders = permute(tf.cast(tf.range(self.num_examples), tf.uint32))
     # The domain is under 4n, so few indices need more than one walk.
-    order = tf.while_loop(lambda x: tf.reduce_any(x >= n),
-                          lambda x: [tf.where(x >= n, permute(x), x)], [order])[0]
-    return tf.cast(order, tf.int32)
+    orders = tf.while_loop(lambda x: tf.reduce_any(x >= n),
+                           lambda x: [tf.where(x >= n, permute(x), x)], [orders])[0]
+    return tf.cast(orders, tf.int32)
+
+  def _order(self, epoch: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
+    """The example indices of one epoch, in training order (see `_orders`)."""
+    if not self.shuffle:
+      return tf.range(self.num_examples)
+    return self._orders(tf.reshape(epoch, [1]), seed)[0]
+
+  def _epoch_order(self, epoch: tf.Tensor) -> tf.Tensor:
+    """In the graph: `_order(epoch)`, drawn with the orders of the epochs around it.
+
+    Without XLA a graph pays per op, and an order's ~60 small ops cost a
+    tutorial regression epoch ~6%, so the orders of `_epochs_per_draw`
+    epochs are drawn together, by the same ops on more elements, and kept
+    in a variable; the epochs after the first read theirs.
+    """
+    if not self.shuffle or self._epochs_per_draw == 1:
+      return self._order(epoch, self._seed)
+    if self._drawn is None:
+      with tf.init_scope():  # Created eagerly, once, even while tracing.
+        self._drawn = tf.Variable(tf.zeros([self._epochs_per_draw, self.num_examples], tf.int32),
+                                  trainable=False, name='drawn_orders')
+        self._drawn_key = tf.Variable([-1, -1], dtype=tf.int64, trainable=False,
+                                      name='drawn_orders_key')
+    epoch = tf.cast(epoch, tf.int64)
+    first = epoch - epoch % self._epochs_per_draw
+    key = tf.stack([tf.cast(self._seed, tf.int64), first])
+
+    def draw():
+      orders = self._orders(first + tf.range(self._epochs_per_draw, dtype=tf.int64), self._seed)
+      self._drawn.assign(orders)
+      self._drawn_key.assign(key)
+      return orders
+
+    orders = tf.cond(tf.reduce_all(self._drawn_key == key), self._drawn.read_value, draw)
+    return tf.gather(orders, epoch - first)
 
   def _take(self, indices: tf.Tensor) -> Batch:
     return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
@@ -128,7 +167,7 @@ class DeviceData:
     crossing an epoch end starts again there. It holds a second copy of the
     training examples.
     """
-    order = self._order(step // self.steps_per_epoch, self._seed)
+    order = self._epoch_order(step // self.steps_per_epoch)
     batched = [self.steps_per_epoch, self.batch_size]
     return tf.nest.map_structure(lambda t: tf.reshape(t, batched + t.shape[1:].as_list()),
                                  self._take(order[:self.steps_per_epoch * self.batch_size]))
@@ -178,6 +217,9 @@ class DeviceData:
 
 
 _GOLDEN = 0x9E3779B9  # Spreads the round numbers over 32 bits.
+# Orders drawn at once: at most this many epochs, and this many indices in all (4 MiB).
+_MOST_EPOCHS_PER_DRAW = 16
+_MOST_KEPT_INDICES = 2**20
 
 
 def _uint32(value: int) -> tf.Tensor:
