@@ -108,8 +108,10 @@ def test_device_data_without_shuffle_keeps_the_order():
   assert epoch_batches(data, 0) == epoch_batches(data, 1) == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
-def test_device_data_evaluation_covers_every_example_once():
-  data = DeviceData((np.arange(10, dtype=np.float32),), 4, training=False)
+@pytest.mark.parametrize('unrolled', [False, True])
+def test_device_data_evaluation_covers_every_example_once(unrolled):
+  data = DeviceData((np.arange(10, dtype=np.float32),), 4, training=False,
+                    unroll_evaluation=unrolled)
   assert data.steps_per_epoch == 3
   seen = data.fold(lambda state, batch: tf.concat([state, batch[0]], 0), tf.zeros([0]))
   assert seen.numpy().tolist() == list(range(10))

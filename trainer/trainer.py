@@ -219,7 +219,8 @@ class Trainer:
       return DistributedData(self.replicas, examples, batch_size, training, binding,
                              shuffle=self.shuffle, on_device=self.data_on_device)
     if self.data_on_device and is_arrays(examples):
-      return DeviceData(examples, batch_size, training, seed=self.data_seed, shuffle=self.shuffle)
+      return DeviceData(examples, batch_size, training, seed=self.data_seed, shuffle=self.shuffle,
+                        unroll_evaluation=not self.jit_compile)
     return data_lib.PipelineData(examples, batch_size, training,
                                  seed=int(self.data_seed.numpy()), shuffle=self.shuffle)
 
