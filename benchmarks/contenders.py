@@ -132,8 +132,8 @@ def steady_rate_from_events(written: Sequence[Written], start: int) -> float:
   return (last - first) / (wall_times[last] - wall_times[first])
 
 
-def _parse(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
-           bindings: Sequence[str]) -> None:
+def parse_config(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
+                 bindings: Sequence[str]) -> None:
   """Replaces gin's config with the workload's .gin file and bindings, as main.py applies them."""
   gin.clear_config()
   config.parse([workload.gin_file],
@@ -162,7 +162,7 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
   total = (1 + epochs) * steps_per_epoch
   summary_steps = -(-total // 4) if summaries_off else workload.summary_steps
   with tempfile.TemporaryDirectory() as model_dir:
-    _parse(workload, model_dir, 1 + epochs, summary_steps, bindings)
+    parse_config(workload, model_dir, 1 + epochs, summary_steps, bindings)
     experiment.run_experiment()
     gin.clear_config()
     return steady_rate_from_events(read_summaries(model_dir), total // 3)
@@ -185,7 +185,7 @@ def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -
   data's `compilable`). If those internals change, change this function.
   """
   with tempfile.TemporaryDirectory() as model_dir:
-    _parse(workload, model_dir, 1 + epochs, workload.summary_steps, bindings)
+    parse_config(workload, model_dir, 1 + epochs, workload.summary_steps, bindings)
     run = trainer.Trainer()
     gin.clear_config()
   data, steps_per_epoch = run.train_data, wl.steps_per_epoch(workload)
