@@ -250,10 +250,11 @@ class SummaryManager:
 
   def _write_point(self, split: str, step: int, wall_time: float, values: List[float]) -> None:
     """Writes a point, of its tags past their high-water marks (if any), as one event."""
-    file, encoder, x = self._files[split], self._encoders[split], self.x(step)
+    file = self._files[split]
     if file is None:
       return
-    if x > self._highest_mark[split]:  # Every tag is new: the common case, in a test.
+    encoder, x = self._encoders[split], self.x(step)
+    if x > self._highest_mark[split]:  # Past every tag's mark: the common case, one comparison.
       file.write(encoder.event(x, wall_time, values))
       return
     on_disk = self._on_disk[split]
