@@ -88,10 +88,10 @@ def test_device_data_shuffles_each_epoch_from_the_seed_alone():
 
 
 def test_device_data_orders_drawn_together_are_each_epochs_own():
-  """Orders are drawn 16 epochs at a time; each epoch's is still a function of (seed, epoch)."""
+  """Without XLA orders are drawn 16 epochs at a time; each is still a function of (seed, epoch)."""
   examples = (np.arange(40, dtype=np.float32),)
   seed = tf.Variable(5, dtype=tf.int64)
-  data = DeviceData(examples, batch_size=8, training=True, seed=seed)
+  data = DeviceData(examples, batch_size=8, training=True, seed=seed, plain_graph=True)
 
   def own(first_epoch, epochs, seed_value):  # One order per epoch, as a tf.data pipeline draws them.
     batches = data.batches_from(first_epoch * data.steps_per_epoch, seed_value)
@@ -108,10 +108,10 @@ def test_device_data_without_shuffle_keeps_the_order():
   assert epoch_batches(data, 0) == epoch_batches(data, 1) == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
-@pytest.mark.parametrize('unrolled', [False, True])
-def test_device_data_evaluation_covers_every_example_once(unrolled):
+@pytest.mark.parametrize('plain_graph', [False, True])  # A while loop; unrolled.
+def test_device_data_evaluation_covers_every_example_once(plain_graph):
   data = DeviceData((np.arange(10, dtype=np.float32),), 4, training=False,
-                    unroll_evaluation=unrolled)
+                    plain_graph=plain_graph)
   assert data.steps_per_epoch == 3
   seen = data.fold(lambda state, batch: tf.concat([state, batch[0]], 0), tf.zeros([0]))
   assert seen.numpy().tolist() == list(range(10))

@@ -38,7 +38,7 @@ class DeviceData:
 
   def __init__(self, examples: Any, batch_size: int, training: bool,
                seed: Union[int, tf.Variable] = 0, shuffle: bool = True,
-               unroll_evaluation: bool = False):
+               plain_graph: bool = False):
     """Puts `examples` on the device.
 
     Args:
@@ -49,11 +49,12 @@ class DeviceData:
       seed: Seed of the per-epoch order; a variable is read at each loop, so
         a value restored from a checkpoint takes effect.
       shuffle: Reorder the examples every epoch while training.
-      unroll_evaluation: `fold` as straight-line graph code instead of a
-        `while` loop, for a split of at most 32 batches: a plain graph (no
-        XLA) pays a loop's plumbing at every batch (a tutorial epoch ran
-        ~3% faster unrolled), where XLA runs its loops faster than long
-        straight code (~60% slower unrolled).
+      plain_graph: The loops run as a plain graph, without XLA, which pays
+        per op and per loop iteration: `fold` is straight-line code instead
+        of a `while` loop, for a split of at most 32 batches (a tutorial
+        epoch ran ~3% faster; XLA ran it ~60% slower), and training draws
+        the orders of several epochs at once (see `_epoch_order`; XLA ran
+        ~1% slower with it).
     """
     self.tensors = tf.nest.map_structure(tf.convert_to_tensor, examples)
     sizes = {int(t.shape[0]) for t in tf.nest.flatten(self.tensors)}
@@ -69,10 +70,10 @@ class DeviceData:
     self._full_batches = full
     self._remainder = 0 if training else remainder
     self.steps_per_epoch = full + (1 if self._remainder else 0)
-    self._unrolled = unroll_evaluation and self.steps_per_epoch <= _MOST_UNROLLED_BATCHES
+    self._unrolled = plain_graph and self.steps_per_epoch <= _MOST_UNROLLED_BATCHES
     # Orders are drawn for this many epochs at once, and kept (see `_epoch_order`).
     self._epochs_per_draw = max(1, min(_MOST_EPOCHS_PER_DRAW,
-                                       _MOST_KEPT_INDICES // self.num_examples))
+                                       _MOST_KEPT_INDICES // self.num_examples)) if plain_graph else 1
     self._drawn: Optional[tf.Variable] = None  # [epochs_per_draw, num_examples]
     self._drawn_key: Optional[tf.Variable] = None  # Their (seed, first epoch).
 
@@ -132,10 +133,10 @@ class DeviceData:
   def _epoch_order(self, epoch: tf.Tensor) -> tf.Tensor:
     """In the graph: `_order(epoch)`, drawn with the orders of the epochs around it.
 
-    Without XLA a graph pays per op, and an order's ~60 small ops cost a
-    tutorial regression epoch ~6%, so the orders of `_epochs_per_draw`
-    epochs are drawn together, by the same ops on more elements, and kept
-    in a variable; the epochs after the first read theirs.
+    A plain graph pays per op, and an order's ~60 small ops cost a tutorial
+    regression epoch ~6%, so there the orders of `_epochs_per_draw` epochs
+    are drawn together, by the same ops on more elements, and kept in a
+    variable; the epochs after the first read theirs.
     """
     if not self.shuffle or self._epochs_per_draw == 1:
       return self._order(epoch, self._seed)
@@ -227,7 +228,7 @@ _GOLDEN = 0x9E3779B9  # Spreads the round numbers over 32 bits.
 # Orders drawn at once: at most this many epochs, and this many indices in all (4 MiB).
 _MOST_EPOCHS_PER_DRAW = 16
 _MOST_KEPT_INDICES = 2**20
-_MOST_UNROLLED_BATCHES = 32  # Bounds the graph of an unrolled evaluation (`unroll_evaluation`).
+_MOST_UNROLLED_BATCHES = 32  # Bounds the graph of an unrolled evaluation (`plain_graph`).
 
 
 def _uint32(value: int) -> tf.Tensor:

@@ -220,7 +220,7 @@ class Trainer:
                              shuffle=self.shuffle, on_device=self.data_on_device)
     if self.data_on_device and is_arrays(examples):
       return DeviceData(examples, batch_size, training, seed=self.data_seed, shuffle=self.shuffle,
-                        unroll_evaluation=not self.jit_compile)
+                        plain_graph=not self.jit_compile)
     return data_lib.PipelineData(examples, batch_size, training,
                                  seed=int(self.data_seed.numpy()), shuffle=self.shuffle)
 
