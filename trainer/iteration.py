@@ -94,7 +94,7 @@ class Iteration:
                                              val_data, self.eval_scalars)
     summaries.track(self.train_scalars, self.eval_scalars)
     self.spans_intervals = train_data.segmented
-    self.max_intervals = _MAX_POINTS
+    self.max_intervals = _MAX_INTERVALS
     self._interval = summaries.interval_steps
     # Parts of a loop: one per interval it ends, and the rest of one.
     self._max_parts = self.max_intervals + 1 if self.spans_intervals else 1
@@ -194,5 +194,5 @@ class Iteration:
     return self._loops[evaluate]
 
 
-_MAX_POINTS = 100  # Bounds the intervals a loop ends, so the rows of its result.
+_MAX_INTERVALS = 100  # Bounds the intervals a loop ends, so the rows of its result.
 
