@@ -40,9 +40,11 @@ def test_encoded_points_equal_what_tf_summary_scalar_writes(tmp_path):
         value = tf.reshape(tf.constant([value], tf.float64), [])
         tf.summary.scalar(tag, tf.cast(value, tf.float32))
   reference.flush()
-  write_events(tmp_path / 'encoded', [encoder.event(step, wall_time, values, [True] * len(TAGS))
-                                       for step, wall_time, values
-                                       in zip(STEPS, WALL_TIMES, VALUES)])
+  # Every tag, by default and by name.
+  emits = [None, [True] * len(TAGS), None]
+  write_events(tmp_path / 'encoded', [encoder.event(step, wall_time, values, emit)
+                                       for step, wall_time, values, emit
+                                       in zip(STEPS, WALL_TIMES, VALUES, emits)])
 
   # One event per scalar there, one per point here: the same values in the same order.
   expected = [(step, b''.join(event.summary.SerializeToString()
@@ -58,5 +60,8 @@ def test_encoded_points_equal_what_tf_summary_scalar_writes(tmp_path):
 
 def test_a_point_holds_only_the_tags_it_emits(tmp_path):
   encoder = PointEncoder(TAGS)
-  write_events(tmp_path, [encoder.event(7, WALL_TIMES[0], [1.0, 2.0, 3.0], [False, True, False])])
-  assert read_scalars(tmp_path) == {TAGS[1]: [(7, 2.0)]}
+  write_events(tmp_path, [encoder.event(7, WALL_TIMES[0], [1.0, 2.0, 3.0], [False, True, False]),
+                          encoder.event(8, WALL_TIMES[1], [4.0, 1e300, 6.0], [True, False, True]),
+                          encoder.event(9, WALL_TIMES[2], [7.0, 8.0, 9.0])])
+  assert read_scalars(tmp_path) == {TAGS[0]: [(8, 4.0), (9, 7.0)], TAGS[1]: [(7, 2.0), (9, 8.0)],
+                                    TAGS[2]: [(8, 6.0), (9, 9.0)]}

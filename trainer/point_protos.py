@@ -12,7 +12,8 @@ plugin's metadata.
 from __future__ import annotations
 
 import array
-from typing import Dict, Optional, Sequence, Tuple
+import struct
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tensorboard.compat.proto import (event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2,
                                       types_pb2)
@@ -30,9 +31,11 @@ class PointEncoder:
 
   A `Summary` serializes as its values' records one after the other, so
   each tag's record is a template, serialized once, with a marker where
-  its value's bytes go. A serialized message followed by more fields
-  parses as the message with those fields, so the `Event`'s summary is
-  appended to its wall time and step.
+  its value's bytes go; the bytes around the values are then constants,
+  and one `struct` format packs them with the values (~0.2 us a point,
+  where joining the pieces cost ~1.4). A serialized message followed by
+  more fields parses as the message with those fields, so the `Event`'s
+  summary is appended to its wall time and step.
 
   Args:
     tags: The tags of a point, in the order `event` takes their values.
@@ -40,7 +43,7 @@ class PointEncoder:
 
   def __init__(self, tags: Sequence[str]):
     self.tags = list(tags)
-    self._templates: Dict[str, Tuple[bytes, bytes]] = {}
+    self._templates: List[Tuple[bytes, bytes]] = []
     for tag in self.tags:
       value = summary_pb2.Summary.Value(
           tag=tag, metadata=_METADATA,
@@ -48,7 +51,8 @@ class PointEncoder:
                                         tensor_shape=tensor_shape_pb2.TensorShapeProto(),
                                         tensor_content=_MARKER))
       head, tail = summary_pb2.Summary(value=[value]).SerializeToString().split(_MARKER)
-      self._templates[tag] = head, tail
+      self._templates.append((head, tail))
+    self._packers: Dict[Tuple[bool, ...], Tuple[struct.Struct, List[object]]] = {}
     self._every = (True,) * len(self.tags)
 
   def event(self, step: int, wall_time: float, values: Sequence[float],
@@ -65,18 +69,39 @@ class PointEncoder:
     Returns:
       The proto's bytes.
     """
-    summary = self._summary(values, self._every if emit is None else emit)
-    head = event_pb2.Event(wall_time=wall_time, step=step).SerializeToString()
-    return b''.join((head, _EVENT_SUMMARY_KEY, _varint(len(summary)), summary))
+    emit = self._every if emit is None else tuple(emit)
+    packer, arguments = self._packers.get(emit) or self._packer(emit)
+    arguments = arguments.copy()
+    arguments[1::2] = (values if emit is self._every else
+                       [value for value, included in zip(values, emit) if included])
+    try:
+      summary = packer.pack(*arguments)
+    except OverflowError:  # struct refuses finite values out of float32's range.
+      arguments[1::2] = array.array('f', arguments[1::2]).tolist()  # Those become inf.
+      summary = packer.pack(*arguments)
+    return event_pb2.Event(wall_time=wall_time, step=step).SerializeToString() + summary
 
-  def _summary(self, values: Sequence[float], emit: Sequence[bool]) -> bytes:
-    packed = array.array('f', values).tobytes()
-    parts = []
-    for i, (tag, included) in enumerate(zip(self.tags, emit)):
+  def _packer(self, emit: Tuple[bool, ...]) -> Tuple[struct.Struct, List[object]]:
+    """The format of the `Event.summary` field of the tags `emit` marks, and its arguments.
+
+    The arguments are the constant bytes around the values (the field's
+    key and length first: a value's bytes are 4, whatever it is), with a
+    placeholder at every odd index, where the values go.
+    """
+    constants, between = [], b''
+    for (head, tail), included in zip(self._templates, emit):
       if included:
-        head, tail = self._templates[tag]
-        parts += (head, packed[4 * i:4 * i + 4], tail)
-    return b''.join(parts)
+        constants.append(between + head)
+        between = tail
+    size = sum(map(len, constants)) + 4 * len(constants) + len(between)
+    constants[0] = _EVENT_SUMMARY_KEY + _varint(size) + constants[0]
+    packer = struct.Struct('<' + ''.join(f'{len(piece)}sf' for piece in constants) +
+                           f'{len(between)}s')
+    arguments: List[object] = []
+    for piece in constants:
+      arguments += (piece, 0.0)
+    self._packers[emit] = packer, [*arguments, between]
+    return self._packers[emit]
 
 
 def _varint(number: int) -> bytes:
