@@ -27,14 +27,15 @@ class Outcome(NamedTuple):
     non_finite: With a bad step, the first watched scalar whose sum over its
       interval in the loop is non-finite (as the step's value was), and that
       sum; else None.
-    train_points: The global step and values of each interval that ended.
+    train_points: The global step and values of each interval that ended
+      (the values of `SummaryManager.train_tags`).
     val_values: The evaluation's means (empty if it did not evaluate).
     host_flags: The call's `host_flags`, raised (1.0) where any worker raised them.
     seconds: The host time of the call.
   """
   bad_step: int
   non_finite: Optional[Tuple[str, float]]
-  train_points: List[Tuple[int, Dict[str, float]]]
+  train_points: List[Tuple[int, List[float]]]
   val_values: Dict[str, float]
   host_flags: List[float]
   seconds: float
@@ -145,7 +146,7 @@ class Iteration:
     interval = self._interval
     part_ends = [*range(start_step - start_step % interval + interval, end, interval), end]
     rows = packed[1:1 + len(part_ends) * width].reshape(-1, width).tolist()  # Only those used.
-    ran = bad_step - start_step if bad_step >= 0 else num_steps
+    seconds_per_step = seconds / (bad_step - start_step if bad_step >= 0 else num_steps)
     train_points, part_start = [], start_step
     for part_end, row in zip(part_ends, rows):
       if bad_step >= 0 and part_end >= bad_step:
@@ -154,7 +155,7 @@ class Iteration:
                           if not math.isfinite(sums[name]))
         return Outcome(bad_step, non_finite, train_points, {}, flags, seconds)
       steps = part_end - part_start
-      summaries.add_loop(row, steps, seconds * steps / ran)
+      summaries.add_loop(row, steps, seconds_per_step * steps)
       if part_end < end or interval_ends:
         train_points.append((part_end, summaries.end_interval(part_end, wall_time)))
       part_start = part_end

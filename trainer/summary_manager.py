@@ -221,13 +221,19 @@ class SummaryManager:
     if time.monotonic() - self._last_flush >= self.flush_every_n_seconds:
       self.flush()
 
-  def add_loop(self, sums: Sequence[float], steps: int, seconds: float) -> None:
-    """Adds the sums (in `track`'s order), steps and host time of a loop's part in the interval."""
-    self._sums = [*map(operator.add, self._sums, sums)]
+  def add_loop(self, sums: List[float], steps: int, seconds: float) -> None:
+    """Adds a loop's part to the interval: its sums, steps and host time.
+
+    The sums are in `track`'s order, in a list the manager may keep.
+    """
+    if self._steps:
+      self._sums = [*map(operator.add, self._sums, sums)]
+    else:  # The interval's first part (most are whole intervals): its sums are the interval's.
+      self._sums = sums
     self._steps += steps
     self._seconds += seconds
 
-  def end_interval(self, step: int, wall_time: float) -> Dict[str, float]:
+  def end_interval(self, step: int, wall_time: float) -> List[float]:
     """Ends the interval at global step `step`, and writes its point.
 
     Args:
@@ -235,14 +241,16 @@ class SummaryManager:
       wall_time: When the host learned its sums (time.time()), the point's wall time.
 
     Returns:
-      The point's values: the interval's means, then its throughput.
+      The point's values, of `train_tags`: the interval's means, then its throughput.
     """
-    rate = self._steps / self._seconds if self._seconds > 0 else float('nan')
-    values = [total / self._steps for total in self._sums] + [rate, rate * self.batch_size]
+    steps, seconds = self._steps, self._seconds
+    rate = steps / seconds if seconds > 0 else float('nan')
+    values = [total / steps for total in self._sums]
+    values += rate, rate * self.batch_size
     self._write_point('train', step, wall_time, values)
-    self._sums = [0.0] * len(self._sums)
+    self._sums = [0.0] * len(self._train_scalars)
     self._steps = self._seconds = 0.0
-    return dict(zip(self._encoders['train'].tags, values))
+    return values
 
   def evaluated(self, step: int, means: Dict[str, float], wall_time: float) -> None:
     """Writes an evaluation's means at global step `step` as a val point (see `end_interval`)."""
@@ -275,10 +283,11 @@ class SummaryManager:
     self._steps = float(self._saved_steps.numpy())
     self._seconds = float(self._saved_seconds.numpy())
 
-  def log_train(self, step: int, values: Dict[str, float]) -> None:
-    """Logs the progress line of an interval (if `log_progress`)."""
+  def log_train(self, step: int, values: Sequence[float]) -> None:
+    """Logs the progress line of an interval (if `log_progress`), given its point's values."""
     if self.log_progress:
-      logging.info('%s', progress.line(step, self.total_steps, self.steps_per_epoch, values))
+      logging.info('%s', progress.line(step, self.total_steps, self.steps_per_epoch,
+                                       dict(zip(self.train_tags, values))))
 
   def log_val(self, step: int, values: Dict[str, float]) -> None:
     """Logs an evaluation's results (if `log_progress`)."""

@@ -372,8 +372,9 @@ class Trainer:
       outcome = iteration(step, num_steps, interval_ends, evaluate,
                           host_flags=(stop.requested, checkpoints.is_due(end)))
       for point_step, values in outcome.train_points:
-        final = values
         self.summaries.log_train(point_step, values)
+      if outcome.train_points:
+        final = dict(zip(self.summaries.train_tags, outcome.train_points[-1][1]))
       if outcome.bad_step >= 0:
         self.summaries.flush()  # With the intervals that ended before it.
         raise NonFiniteError(outcome.bad_step, *outcome.non_finite, checkpoints.latest)
