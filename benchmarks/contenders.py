@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import glob
+import math
 import os
 import tempfile
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -106,8 +107,8 @@ def read_summaries(model_dir: str) -> List[Written]:
   return written
 
 
-def steady_rate_from_events(written: Sequence[Written], start: int) -> float:
-  """Steps per second between two loop ends: the first at or after `start`, the last before the end.
+def steady_window(written: Sequence[Written], start: int) -> Tuple[int, float]:
+  """Steps and seconds between two loop ends: the first at or after `start`, the last before the end.
 
   The Trainer stamps the points of a loop's call with one wall time, when
   the call returned, so the last train point of each such batch marks the
@@ -119,17 +120,17 @@ def steady_rate_from_events(written: Sequence[Written], start: int) -> float:
   short) fall outside it.
 
   Returns:
-    The rate, or NaN when there are not two batch ends.
+    The window's steps and seconds; (0, 0.0) when there are not two batch ends.
   """
   wall_times = {w.step: w.wall_time for w in written if w.train_scalar}
   steps = sorted(wall_times)
   batch_ends = [step for step, after in zip(steps, steps[1:])
                 if wall_times[after] != wall_times[step]]
   if len(batch_ends) < 2:
-    return float('nan')
+    return 0, 0.0
   later = [step for step in batch_ends if step >= start]
   first, last = later[0] if len(later) >= 2 else batch_ends[-2], batch_ends[-1]
-  return (last - first) / (wall_times[last] - wall_times[first])
+  return last - first, wall_times[last] - wall_times[first]
 
 
 def parse_config(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
@@ -146,7 +147,9 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
 
   Trains 1 + `epochs` epochs as main.py does (gin files, bindings,
   `run_experiment()`) in a fresh model_dir, then times the window of
-  `steady_rate_from_events`.
+  `steady_window`. Like the floor's, the window lasts at least
+  `peers.MIN_SECONDS`: when it is shorter, the run is done again, with
+  enough more epochs.
 
   Args:
     workload: The workload.
@@ -157,7 +160,21 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
       of the run instead of `summary_steps`, so that the window (from half
       the run to three quarters) holds no train scalars but those that end
       it, as every window does.
+
+  Returns:
+    The rate, or NaN when the run has no window.
   """
+  steps, seconds = _trainer_window(workload, epochs, bindings, summaries_off)
+  if 0 < seconds < peers.MIN_SECONDS:
+    # A margin: the window is about two thirds of the run, and the speed varies.
+    epochs = math.ceil((1 + epochs) * 1.25 * peers.MIN_SECONDS / seconds)
+    steps, seconds = _trainer_window(workload, epochs, bindings, summaries_off)
+  return steps / seconds if seconds > 0 else float('nan')
+
+
+def _trainer_window(workload: Workload, epochs: int, bindings: Sequence[str],
+                    summaries_off: bool) -> Tuple[int, float]:
+  """Trains as `gin_trainer` does once; the steps and seconds of its window."""
   steps_per_epoch = wl.steps_per_epoch(workload)
   total = (1 + epochs) * steps_per_epoch
   summary_steps = -(-total // 4) if summaries_off else workload.summary_steps
@@ -165,7 +182,7 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
     parse_config(workload, model_dir, 1 + epochs, summary_steps, bindings)
     experiment.run_experiment()
     gin.clear_config()
-    return steady_rate_from_events(read_summaries(model_dir), total // 3)
+    return steady_window(read_summaries(model_dir), total // 3)
 
 
 def _batch_sum(batch: Any) -> tf.Tensor:
