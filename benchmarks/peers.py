@@ -18,7 +18,7 @@ import tensorflow as tf
 from benchmarks import workloads as wl
 from benchmarks.workloads import Workload
 
-MIN_SECONDS = 0.5  # The least time over which `time_loop` times a loop.
+MIN_SECONDS = 0.5  # The least time a fast contender is timed over (`time_loop`, gin-trainer).
 
 
 def steady_rate(epoch_ends: Sequence[float], steps_per_epoch: int) -> float:
