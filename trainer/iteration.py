@@ -147,18 +147,16 @@ class Iteration:
     part_ends = [*range(start_step - start_step % interval + interval, end, interval), end]
     rows = packed[1:1 + len(part_ends) * width].reshape(-1, width).tolist()  # Only those used.
     seconds_per_step = seconds / (bad_step - start_step if bad_step >= 0 else num_steps)
-    train_points, part_start = [], start_step
-    for part_end, row in zip(part_ends, rows):
-      if bad_step >= 0 and part_end >= bad_step:
-        sums = dict(zip(self.train_scalars, row))
-        non_finite = next((name, sums[name]) for name in self._watch
-                          if not math.isfinite(sums[name]))
-        return Outcome(bad_step, non_finite, train_points, {}, flags, seconds)
-      steps = part_end - part_start
-      summaries.add_loop(row, steps, seconds_per_step * steps)
-      if part_end < end or interval_ends:
-        train_points.append((part_end, summaries.end_interval(part_end, wall_time)))
-      part_start = part_end
+    if bad_step >= 0:  # The parts before the bad step's end their intervals.
+      bad_part = next(index for index, part_end in enumerate(part_ends) if part_end >= bad_step)
+      train_points = summaries.add_parts(start_step, part_ends[:bad_part], rows[:bad_part],
+                                         seconds_per_step, True, wall_time)
+      sums = dict(zip(self.train_scalars, rows[bad_part]))
+      non_finite = next((name, sums[name]) for name in self._watch
+                        if not math.isfinite(sums[name]))
+      return Outcome(bad_step, non_finite, train_points, {}, flags, seconds)
+    train_points = summaries.add_parts(start_step, part_ends, rows, seconds_per_step,
+                                       interval_ends, wall_time)
     if evaluate:
       summaries.evaluated(end, val_values, wall_time)
     return Outcome(bad_step, None, train_points, val_values, flags, seconds)
