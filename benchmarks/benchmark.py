@@ -7,8 +7,9 @@ From the project directory:
 
 One process times every contender: each repeat runs every contender of
 every workload once, the contenders' order rotated by one per repeat, so
-that the machine's drift hits all of them alike; ratios are taken within a
-repeat, then their median over repeats. Steady-state speed excludes
+that the machine's drift hits all of them alike, and the two sides of each
+target's ratio back to back, --rounds times (`repeat_groups`); ratios are
+taken within a repeat, then their median over repeats. Steady-state speed excludes
 start-up and tracing (see README.md for how, per contender). Then, unless
 --nomemory, each contender runs once more in a child process of its own
 (this script with --memory_child) to read its peak memory. The Markdown
@@ -48,6 +49,8 @@ MEMORY_CHILDREN = 2  # Child processes at a time.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('repeats', 5, 'Times every contender is timed (at least 5 for real figures).')
+flags.DEFINE_integer('rounds', 3, 'Times a group of contenders that a target compares is timed '
+                     'back to back in each repeat (their figure: the median).')
 flags.DEFINE_list('workloads', list(wl.WORKLOADS), 'Workloads to run, of: ' +
                   ', '.join(wl.WORKLOADS))
 flags.DEFINE_list('contenders', [c.key for c in contenders_lib.all_contenders()],
@@ -88,18 +91,43 @@ def selected() -> Tuple[List[Workload], List[Contender]]:
           [c for c in everyone if c.key in FLAGS.contenders])
 
 
+def repeat_groups(contenders: Sequence[Contender], repeat: int) -> List[List[Contender]]:
+  """The contenders of repeat `repeat` (from 0), in groups timed back to back, in order.
+
+  A contender joins the group of the one it names in `timed_next_to`, so
+  that the ratios the targets compare are taken seconds apart, not across
+  a repeat's drift. The groups rotate by one per repeat.
+  """
+  keys = {c.key for c in contenders}
+  groups = [[c] for c in contenders if c.timed_next_to not in keys]
+  for contender in contenders:
+    if contender.timed_next_to in keys:
+      next(group for group in groups if group[0].key == contender.timed_next_to).append(contender)
+  shift = repeat % len(groups)
+  return groups[shift:] + groups[:shift]
+
+
 def time_contenders(workloads: Sequence[Workload], contenders: Sequence[Contender],
-                    repeats: int) -> AllRates:
-  """Every contender of every workload once per repeat, in rotated order."""
+                    repeats: int, rounds: int) -> AllRates:
+  """Every contender of every workload once per repeat, in `repeat_groups`.
+
+  A group of several contenders is timed `rounds` times in a row, in
+  alternate orders; each one's figure for the repeat is its median over them.
+  """
   rates: AllRates = {w.name: {c.key: [] for c in contenders if c.applies_to(w)} for w in workloads}
   for repeat in range(repeats):
     for workload in workloads:
       plan = [c for c in contenders if c.applies_to(workload)]
-      shift = repeat % len(plan)
-      for contender in plan[shift:] + plan[:shift]:
-        rate = contender.measure(workload, timed_epochs(workload))
-        rates[workload.name][contender.key].append(rate)
-        log(f'repeat {repeat + 1}/{repeats} {workload.name} {contender.key}: {rate:,.1f}/s')
+      for group in repeat_groups(plan, repeat):
+        group_rates: Dict[str, List[float]] = {c.key: [] for c in group}
+        for round_ in range(rounds if len(group) > 1 else 1):
+          for contender in group if (repeat + round_) % 2 == 0 else group[::-1]:
+            rate = contender.measure(workload, timed_epochs(workload))
+            group_rates[contender.key].append(rate)
+            log(f'repeat {repeat + 1}/{repeats} {workload.name} {contender.key}: {rate:,.1f}/s')
+        for key, values in group_rates.items():
+          median = report.median(values)
+          rates[workload.name][key].append(float('nan') if median is None else median)
   return rates
 
 
@@ -171,13 +199,13 @@ def main(argv: Sequence[str]) -> None:
     run_memory_child(workloads[0], contenders[0])
     return
   start, code = time.perf_counter(), report.code_version()
-  repeats = 1 if FLAGS.smoke else FLAGS.repeats
-  rates = time_contenders(workloads, contenders, repeats)
+  repeats, rounds = (1, 1) if FLAGS.smoke else (FLAGS.repeats, FLAGS.rounds)
+  rates = time_contenders(workloads, contenders, repeats, rounds)
   memory = measure_memory(workloads, contenders) if FLAGS.memory else {}
   command = ' '.join(['python -m benchmarks.benchmark', *sys.argv[1:]])
   markdown = report.document(
       workloads, contenders, rates, memory, {w.name: timed_epochs(w) for w in workloads},
-      command, code, repeats, time.perf_counter() - start)
+      command, code, repeats, rounds, time.perf_counter() - start)
   print(markdown)
   if FLAGS.output:
     with open(FLAGS.output, 'w') as f:

@@ -44,6 +44,9 @@ class Contender:
     steps_per_call: Steps per host call, for the table; None: the
       Trainer's own choice.
     throughput_only: Only for the workloads without evaluation.
+    timed_next_to: The key of the contender a target compares this one
+      with: each repeat times the two back to back (see
+      `benchmark.repeat_groups`).
   """
 
   key: str
@@ -52,6 +55,7 @@ class Contender:
   measure: Callable[[Workload, int], float]
   steps_per_call: Callable[[Workload], Optional[int]]
   throughput_only: bool = False
+  timed_next_to: Optional[str] = None
 
   def applies_to(self, workload: Workload) -> bool:
     return not (self.throughput_only and workload.evaluate)
@@ -157,9 +161,10 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
     bindings: More gin bindings, applied last (the contender's and
       --gin_param).
     summaries_off: Throughput setting only: a summary interval of a quarter
-      of the run instead of `summary_steps`, so that the window (from half
-      the run to three quarters) holds no train scalars but those that end
-      it, as every window does.
+      of the run (rounded up to whole epochs) instead of `summary_steps`,
+      so that the window (from half the run to three quarters) holds no
+      train scalars but those that end it, as every window does, and the
+      loop is the one of no summaries at all (no parts inside epochs).
 
   Returns:
     The rate, or NaN when the run has no window.
@@ -177,7 +182,9 @@ def _trainer_window(workload: Workload, epochs: int, bindings: Sequence[str],
   """Trains as `gin_trainer` does once; the steps and seconds of its window."""
   steps_per_epoch = wl.steps_per_epoch(workload)
   total = (1 + epochs) * steps_per_epoch
-  summary_steps = -(-total // 4) if summaries_off else workload.summary_steps
+  # Off: whole epochs, so the loop has no parts inside epochs, as with no summaries at all.
+  quarter_epochs = -(-(1 + epochs) // 4)
+  summary_steps = quarter_epochs * steps_per_epoch if summaries_off else workload.summary_steps
   with tempfile.TemporaryDirectory() as model_dir:
     parse_config(workload, model_dir, 1 + epochs, summary_steps, bindings)
     experiment.run_experiment()
@@ -253,16 +260,17 @@ def all_contenders(extra_bindings: Sequence[str] = ()) -> List[Contender]:
       Contender('gin_trainer_nosummaries', 'gin-trainer, no train scalars in the timed quarter',
                 TRAINER,
                 functools.partial(gin_trainer, bindings=extra, summaries_off=True), own,
-                throughput_only=True),
+                throughput_only=True, timed_next_to='gin_trainer'),
       Contender('fit', 'Keras fit + TensorBoard', PEER, _fit(1, False), one),
       Contender('fit_xla', 'Keras fit + TensorBoard, XLA', PEER, _fit(1, True), one),
       Contender('fit_tuned', 'Keras fit + TensorBoard, tuned', PEER, _fit(None, False), epoch),
       Contender('fit_tuned_xla', 'Keras fit + TensorBoard, tuned, XLA', PEER, _fit(None, True),
                 epoch),
       Contender('tutorial', "the tutorial's loop", PEER, peers.tutorial_loop, one),
-      Contender('floor', 'floor', FLOOR, functools.partial(peers.floor, jit_compile=False), k),
+      Contender('floor', 'floor', FLOOR, functools.partial(peers.floor, jit_compile=False), k,
+                timed_next_to='gin_trainer_noxla'),
       Contender('floor_xla', 'floor, XLA', FLOOR, functools.partial(peers.floor, jit_compile=True),
-                k),
+                k, timed_next_to='gin_trainer'),
       Contender('input', "the Trainer's data path alone, no model (batches/s)", INPUT,
                 functools.partial(input_alone, bindings=extra), epoch),
   ]

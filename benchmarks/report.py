@@ -187,7 +187,7 @@ def code_version() -> str:
 def document(workloads: Sequence[Workload], contenders: Sequence[Contender],
              rates: Mapping[str, Rates], memory: Mapping[str, Memory],
              epochs: Mapping[str, int], command: str, code: str, repeats: int,
-             seconds: float) -> str:
+             rounds: int, seconds: float) -> str:
   """The whole Markdown report of one run.
 
   Args:
@@ -199,11 +199,13 @@ def document(workloads: Sequence[Workload], contenders: Sequence[Contender],
     command: The command that ran.
     code: The code that ran (`code_version()` when the run began).
     repeats: How many repeats ran.
+    rounds: How many times a group of contenders a target compares ran in each.
     seconds: How long the run took.
   """
   parts = [f'Machine: {machine()}.', '', f'Code: {code}.', '',
            f'Command: `{command}`', '',
-           f'{repeats} repeat(s), contenders alternating within each; the run took '
+           f'{repeats} repeat(s), contenders alternating within each, those a target compares '
+           f'back to back ({rounds} round(s), their median the repeat\'s figure); the run took '
            f'{seconds / 60:.1f} min. Steps/s are steady state; ratios are medians over repeats '
            'of ratios within a repeat.', '']
   for workload in workloads:
