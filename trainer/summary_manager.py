@@ -242,8 +242,7 @@ class SummaryManager:
     points = []
     sums, steps, seconds = self._sums, self._steps, self._seconds
     part_start, last = start_step, len(part_ends) - 1
-    # One loop over the parts, without a call per part: ten points a call
-    # cost a throughput run ~2% (BUILD.md, "the host's path").
+    # Hot: ten points per call of a throughput run (BUILD.md, "a point").
     for index, (part_end, row) in enumerate(zip(part_ends, rows)):
       part_steps = part_end - part_start
       # Most parts are whole intervals: their sums are the interval's.
