@@ -4,6 +4,7 @@ import logging
 
 import gin
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import models
@@ -27,9 +28,13 @@ def assert_same_curves(a, b, rtol):
       np.testing.assert_allclose(values_a, values_b, rtol=rtol, err_msg=f'{split}/{tag}')
 
 
-def test_xla_and_graph_loops_agree(tmp_path):
-  xla = train_regression(tmp_path / 'xla', *FIVE_EPOCHS, 'Trainer.jit_compile = True')
-  graph = train_regression(tmp_path / 'graph', *FIVE_EPOCHS, 'Trainer.jit_compile = False')
+# Points every epoch (one part per epoch), and every 45 steps (two parts in some epochs).
+@pytest.mark.parametrize('interval', [[], ['SummaryManager.every_n_epochs = None',
+                                           'SummaryManager.every_n_steps = 45']])
+def test_xla_and_graph_loops_agree(tmp_path, interval):
+  xla = train_regression(tmp_path / 'xla', *FIVE_EPOCHS, *interval, 'Trainer.jit_compile = True')
+  graph = train_regression(tmp_path / 'graph', *FIVE_EPOCHS, *interval,
+                           'Trainer.jit_compile = False')
   # Same batches in the same order; only float rounding may differ (seen: 3e-7).
   assert_same_curves(logged(tmp_path / 'xla'), logged(tmp_path / 'graph'), rtol=1e-5)
   for a, b in zip(xla.model.trainable_variables, graph.model.trainable_variables):

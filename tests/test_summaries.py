@@ -62,8 +62,11 @@ def test_epoch_axis_that_cannot_be_kept_is_refused(tmp_path):
                      "SummaryManager.x_axis = 'epoch'")
 
 
-# Intervals inside 31-step epochs (a loop cuts epochs into parts), and of two whole epochs.
+# Intervals inside 31-step epochs (a `while` over an epoch's parts); longer than an
+# epoch (at most two parts in one; step 992 ends an interval and an epoch); of two
+# whole epochs (one part).
 @pytest.mark.parametrize('interval, steps, points', [(7, 30, [7, 14, 21, 28, 30]),
+                                                     (32, 1000, [*range(32, 1000, 32), 1000]),
                                                      (62, 200, [62, 124, 186, 200])])
 def test_points_are_the_same_whether_loops_split_intervals_or_span_them(tmp_path, interval, steps,
                                                                         points):
@@ -93,19 +96,21 @@ def test_points_are_the_same_whether_loops_split_intervals_or_span_them(tmp_path
   assert started < first < second[0] and len(set(second)) == 1 and second[0] < ended
 
 
-@pytest.mark.parametrize('interval', [5, 31])  # Inside epochs; one epoch.
-def test_nan_in_a_loop_spanning_intervals_writes_those_that_ended_before_it(tmp_path, interval):
-  # From step 31 on, a learning rate of 1e6 makes the loss overflow within a few steps.
+# Intervals inside epochs, longer (the overflow comes after two points), one epoch.
+@pytest.mark.parametrize('interval, boundary', [(5, 30), (40, 100), (31, 30)])
+def test_nan_in_a_loop_spanning_intervals_writes_those_that_ended_before_it(tmp_path, interval,
+                                                                            boundary):
+  # From step `boundary` on, a learning rate of 1e6 makes the loss overflow within a few steps.
   with pytest.raises(NonFiniteError) as error:
     train_regression(tmp_path, 'Trainer.train_epochs = None', 'Trainer.train_steps = 300',
                      'SummaryManager.every_n_epochs = None',
                      f'SummaryManager.every_n_steps = {interval}',
                      'Trainer.eval_every_n_epochs = None', 'Trainer.seconds_per_loop = 1e9',
                      'adam.learning_rate = @piecewise_constant_decay()',
-                     'piecewise_constant_decay.boundaries = [30]',
+                     f'piecewise_constant_decay.boundaries = [{boundary}]',
                      'piecewise_constant_decay.values = [1e-3, 1e6]')
   bad_step = error.value.step
-  assert 30 < bad_step < 300
+  assert boundary < bad_step < 300
   losses = read_scalars(tmp_path / 'train')['loss']
   assert [step for step, _ in losses] == list(range(interval, bad_step, interval))
   assert np.all(np.isfinite([loss for _, loss in losses]))

@@ -150,11 +150,18 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
       step += 1
     return step, sums
 
-  def record(rows, row, step, sums):
-    """Puts the part's sums in its row; at a boundary, starts the next part."""
+  def record(rows, row, step, sums, ran=None):
+    """Puts the part's sums in its row; at a boundary, starts the next part.
+
+    `ran`: whether the part ran any step, a boolean tensor (None: it did).
+    A part that ran none must not start the next part again at the
+    boundary it began at.
+    """
     rows = tf.tensor_scatter_nd_update(rows, [[row]], [sums])
     # Kept when non-finite, so that the loop stops on them.
     boundary = tf.logical_and(step % interval == 0, all_finite(sums))
+    if ran is not None:
+      boundary = tf.logical_and(boundary, ran)
     return rows, row + tf.cast(boundary, tf.int32), tf.where(boundary, 0.0, sums)
 
   def loop(start_step, num_steps):
@@ -169,7 +176,18 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
         # Segments (epochs, for DeviceData) keep the data state fixed, so the
         # steps inside one read their batches without a branch per step.
         state, segment_end = data.start(step), tf.minimum(end, data.segment_end(step))
-        if parts_in_segments:  # Parts: a branch per part, not per step.
+        if parts_in_segments and interval >= data.steps_per_epoch:
+          # At most one boundary inside a segment: two parts, the second
+          # often empty, and no `while` over parts. Against an interval of
+          # whole epochs (no parts), that `while` cost a 1000-step
+          # `b_regression` call ~1.5% (5% without XLA), two parts ~1.1% (3.4%).
+          part_end = tf.minimum(segment_end, (step // interval + 1) * interval)
+          step, sums = run_steps(state, part_end, step, sums)
+          rows, row, sums = record(rows, row, step, sums)
+          rest_from = step
+          step, sums = run_steps(state, segment_end, step, sums)
+          rows, row, sums = record(rows, row, step, sums, step > rest_from)
+        elif parts_in_segments:  # Parts: a branch per part, not per step.
           while running(step, segment_end, sums):
             part_end = tf.minimum(segment_end, (step // interval + 1) * interval)
             step, sums = run_steps(state, part_end, step, sums)
