@@ -60,7 +60,8 @@ def test_peak_memory_comes_from_a_child_process_per_contender():
 def test_paired_comparison_prints_both_call_times_and_their_ratio():
   result = subprocess.run(
       [sys.executable, '-m', 'benchmarks.paired', '--workload=a', '--a=Trainer.jit_compile=False',
-       '--b=Trainer.jit_compile=False', '--b=Trainer.shuffle=False', '--blocks=1', '--calls=2'],
+       '--b=Trainer.jit_compile=False', '--b=Trainer.shuffle=False', '--blocks=1', '--calls=2',
+       '--trainers=2'],
       cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.fullmatch(r'a: A [\d,]+ us, B [\d,]+ us a call; B / A = \d+\.\d{3} '
