@@ -180,7 +180,7 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
           # At most one boundary inside a segment: two parts, the second
           # often empty, and no `while` over parts. Against an interval of
           # whole epochs (no parts), that `while` cost a 1000-step
-          # `b_regression` call ~1.5% (5% without XLA), two parts ~1.1% (3.4%).
+          # `b_regression` call ~1.5% (5% without XLA), two parts ~0.4-1.1% (3.4%).
           part_end = tf.minimum(segment_end, (step // interval + 1) * interval)
           step, sums = run_steps(state, part_end, step, sums)
           rows, row, sums = record(rows, row, step, sums)
