@@ -9,11 +9,11 @@ One process times every contender: each repeat runs every contender of
 every workload once, the contenders' order rotated by one per repeat, so
 that the machine's drift hits all of them alike, and the two sides of each
 target's ratio back to back, --rounds times (`repeat_groups`); ratios are
-taken within a repeat, then their median over repeats. Steady-state speed excludes
-start-up and tracing (see README.md for how, per contender). Then, unless
---nomemory, each contender runs once more in a child process of its own
-(this script with --memory_child) to read its peak memory. The Markdown
-tables go to stdout (and --output); progress goes to stderr.
+taken within a repeat, then their median over repeats. Steady-state speed
+excludes start-up and tracing (see README.md for how, per contender).
+Then, unless --nomemory, each contender runs once more in a child process
+of its own (this script with --memory_child) to read its peak memory. The
+Markdown tables go to stdout (and --output); progress goes to stderr.
 """
 
 from __future__ import annotations
