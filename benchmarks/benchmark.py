@@ -8,7 +8,7 @@ From the project directory:
 One process times every contender: each repeat runs every contender of
 every workload once, the contenders' order rotated by one per repeat, so
 that the machine's drift hits all of them alike, and the two sides of each
-target's ratio back to back, --rounds times (`repeat_groups`); ratios are
+target's ratio back to back, --rounds times (`schedule.py`); ratios are
 taken within a repeat, then their median over repeats. Steady-state speed
 excludes start-up and tracing (see README.md for how, per contender).
 Then, unless --nomemory, each contender runs once more in a child process
@@ -35,6 +35,7 @@ from absl import flags
 
 from benchmarks import contenders as contenders_lib
 from benchmarks import report
+from benchmarks import schedule
 from benchmarks import workloads as wl
 from benchmarks.contenders import Contender
 from benchmarks.workloads import Workload
@@ -66,9 +67,6 @@ flags.DEFINE_multi_string('gin_param', [], 'A gin binding added to every gin-tra
 flags.DEFINE_bool('memory_child', False, 'Internal: run the one contender of --contenders on '
                   'the one workload of --workloads once and print its peak RSS.')
 
-AllRates = Dict[str, Dict[str, List[float]]]  # Workload -> contender -> steps/s per repeat.
-
-
 def log(message: str) -> None:
   print(message, file=sys.stderr, flush=True)
 
@@ -89,46 +87,6 @@ def selected() -> Tuple[List[Workload], List[Contender]]:
     raise app.UsageError(f'unknown workloads or contenders: {", ".join(sorted(unknown))}')
   return ([wl.WORKLOADS[name] for name in FLAGS.workloads],
           [c for c in everyone if c.key in FLAGS.contenders])
-
-
-def repeat_groups(contenders: Sequence[Contender], repeat: int) -> List[List[Contender]]:
-  """The contenders of repeat `repeat` (from 0), in groups timed back to back, in order.
-
-  A contender joins the group of the one it names in `timed_next_to`, so
-  that the ratios the targets compare are taken seconds apart, not across
-  a repeat's drift. The groups rotate by one per repeat.
-  """
-  keys = {c.key for c in contenders}
-  groups = [[c] for c in contenders if c.timed_next_to not in keys]
-  for contender in contenders:
-    if contender.timed_next_to in keys:
-      next(group for group in groups if group[0].key == contender.timed_next_to).append(contender)
-  shift = repeat % len(groups)
-  return groups[shift:] + groups[:shift]
-
-
-def time_contenders(workloads: Sequence[Workload], contenders: Sequence[Contender],
-                    repeats: int, rounds: int) -> AllRates:
-  """Every contender of every workload once per repeat, in `repeat_groups`.
-
-  A group of several contenders is timed `rounds` times in a row, in
-  alternate orders; each one's figure for the repeat is its median over them.
-  """
-  rates: AllRates = {w.name: {c.key: [] for c in contenders if c.applies_to(w)} for w in workloads}
-  for repeat in range(repeats):
-    for workload in workloads:
-      plan = [c for c in contenders if c.applies_to(workload)]
-      for group in repeat_groups(plan, repeat):
-        group_rates: Dict[str, List[float]] = {c.key: [] for c in group}
-        for round_ in range(rounds if len(group) > 1 else 1):
-          for contender in group if (repeat + round_) % 2 == 0 else group[::-1]:
-            rate = contender.measure(workload, timed_epochs(workload))
-            group_rates[contender.key].append(rate)
-            log(f'repeat {repeat + 1}/{repeats} {workload.name} {contender.key}: {rate:,.1f}/s')
-        for key, values in group_rates.items():
-          median = report.median(values)
-          rates[workload.name][key].append(float('nan') if median is None else median)
-  return rates
 
 
 def _status_mib(field: str) -> float:
@@ -200,7 +158,8 @@ def main(argv: Sequence[str]) -> None:
     return
   start, code = time.perf_counter(), report.code_version()
   repeats, rounds = (1, 1) if FLAGS.smoke else (FLAGS.repeats, FLAGS.rounds)
-  rates = time_contenders(workloads, contenders, repeats, rounds)
+  rates = schedule.time_contenders(workloads, contenders, repeats, rounds,
+                                   {w.name: timed_epochs(w) for w in workloads}, log)
   memory = measure_memory(workloads, contenders) if FLAGS.memory else {}
   command = ' '.join(['python -m benchmarks.benchmark', *sys.argv[1:]])
   markdown = report.document(

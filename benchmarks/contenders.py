@@ -46,7 +46,7 @@ class Contender:
     throughput_only: Only for the workloads without evaluation.
     timed_next_to: The key of the contender a target compares this one
       with: each repeat times the two back to back (see
-      `benchmark.repeat_groups`).
+      `schedule.repeat_groups`).
   """
 
   key: str
