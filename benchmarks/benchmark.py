@@ -158,13 +158,13 @@ def main(argv: Sequence[str]) -> None:
     return
   start, code = time.perf_counter(), report.code_version()
   repeats, rounds = (1, 1) if FLAGS.smoke else (FLAGS.repeats, FLAGS.rounds)
-  rates = schedule.time_contenders(workloads, contenders, repeats, rounds,
-                                   {w.name: timed_epochs(w) for w in workloads}, log)
+  epochs = {w.name: timed_epochs(w) for w in workloads}
+  rates = schedule.time_contenders(workloads, contenders, repeats, rounds, epochs, log)
   memory = measure_memory(workloads, contenders) if FLAGS.memory else {}
   command = ' '.join(['python -m benchmarks.benchmark', *sys.argv[1:]])
   markdown = report.document(
-      workloads, contenders, rates, memory, {w.name: timed_epochs(w) for w in workloads},
-      command, code, repeats, rounds, time.perf_counter() - start)
+      workloads, contenders, rates, memory, epochs, command, code, repeats, rounds,
+      time.perf_counter() - start)
   print(markdown)
   if FLAGS.output:
     with open(FLAGS.output, 'w') as f:
