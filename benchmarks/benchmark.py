@@ -44,7 +44,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # At least: gin-trainer is timed between loop ends, the first after epoch 1, the
 # last before the final loop; and its loops grow from one interval as it measures its speed.
 SMOKE_EPOCHS = 6
-SMOKE_LOOPS = 3
 MEMORY_MARK = 'PEAK_RSS_MIB'
 MEMORY_CHILDREN = 2  # Child processes at a time.
 
@@ -59,7 +58,8 @@ flags.DEFINE_list('contenders', [c.key for c in contenders_lib.all_contenders()]
 flags.DEFINE_float('scale', 1.0, "Multiplies every workload's timed epochs (" + ', '.join(
     f'{w.name}: {w.epochs}' for w in wl.WORKLOADS.values()) + ').')
 flags.DEFINE_bool('smoke', False, f'Check that the benchmark runs: 1 repeat, {SMOKE_EPOCHS} '
-                  f'timed epochs or {SMOKE_LOOPS} loops of K steps; the figures mean nothing.')
+                  'timed epochs (gin-trainer: as many as its window needs); the figures mean '
+                  'nothing.')
 flags.DEFINE_bool('memory', True, "Also measure each contender's peak RSS in a child process.")
 flags.DEFINE_string('output', None, 'Also write the Markdown to this file.')
 flags.DEFINE_multi_string('gin_param', [], 'A gin binding added to every gin-trainer run '
@@ -73,8 +73,7 @@ def log(message: str) -> None:
 
 def timed_epochs(workload: Workload) -> int:
   if FLAGS.smoke:
-    loops = -(-SMOKE_LOOPS * workload.steps_per_call // wl.steps_per_epoch(workload))
-    return max(SMOKE_EPOCHS, loops)
+    return SMOKE_EPOCHS
   return max(1, round(workload.epochs * FLAGS.scale))
 
 

@@ -29,6 +29,10 @@ from trainer import config
 from trainer import experiment
 
 TRAINER, PEER, FLOOR, INPUT = 'trainer', 'peer', 'floor', 'input'
+# The fewest loops of K steps in gin-trainer's window, so that a figure is
+# not one call's: at 10,000 steps a loop, 499 regression epochs without XLA
+# were a window of the run's third call alone.
+MIN_WINDOW_LOOPS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,13 +155,14 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
 
   Trains 1 + `epochs` epochs as main.py does (gin files, bindings,
   `run_experiment()`) in a fresh model_dir, then times the window of
-  `steady_window`. Like the floor's, the window lasts at least
-  `peers.MIN_SECONDS`: when it is shorter, the run is done again, with
-  enough more epochs.
+  `steady_window`. The window holds at least `MIN_WINDOW_LOOPS` loops of
+  the workload's K steps (more epochs are trained when `epochs` are too
+  few), and, like the floor's, it lasts at least `peers.MIN_SECONDS`: when
+  it is shorter, the run is done again, with enough more epochs.
 
   Args:
     workload: The workload.
-    epochs: Epochs after the first.
+    epochs: Epochs after the first, at least.
     bindings: More gin bindings, applied last (the contender's and
       --gin_param).
     summaries_off: Throughput setting only: a summary interval of a quarter
@@ -169,6 +174,10 @@ def gin_trainer(workload: Workload, epochs: int, bindings: Sequence[str] = (),
   Returns:
     The rate, or NaN when the run has no window.
   """
+  # The window is about two thirds of the run (a quarter without summaries).
+  share = 0.25 if summaries_off else 2 / 3
+  loops_steps = (MIN_WINDOW_LOOPS + 1) * workload.steps_per_call / share
+  epochs = max(epochs, math.ceil(loops_steps / wl.steps_per_epoch(workload)) - 1)
   steps, seconds = _trainer_window(workload, epochs, bindings, summaries_off)
   if 0 < seconds < peers.MIN_SECONDS:
     # A margin: the window is about two thirds of the run, and the speed varies.

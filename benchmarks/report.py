@@ -64,8 +64,8 @@ def workload_table(workload: Workload, contenders: Sequence[Contender], rates: R
   lines = [
       f'### {workload.title}', '',
       f'{epochs} epochs of {per_epoch} steps ({epochs * per_epoch} steps) per contender and '
-      f'repeat after one untimed epoch (gin-trainer: timed from its first loop end after a '
-      f'third of its run); batch {workload.batch_size}; floor K = '
+      f'repeat after one untimed epoch (gin-trainer: more where its window needs them, timed '
+      f'from its first loop end after a third of its run); batch {workload.batch_size}; floor K = '
       f'{workload.steps_per_call} steps per call.', '',
       '| contender | what | steps/call | steps/s median | min | max | × fastest peer | '
       + ' | '.join(f'× {key}' for key in floors) + ' | peak RSS MiB |',

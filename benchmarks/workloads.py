@@ -44,8 +44,8 @@ class Workload:
     steps_per_call: K, the steps of the Trainer's loops here (by default),
       which the floor runs per call too. An evaluation ends a loop (every
       epoch in the tutorial setting). Otherwise a loop spans the summary
-      intervals that fit in `Trainer.seconds_per_loop` (1 s): the
-      regression's run to `Trainer.steps_per_loop` (1000); the VAE's span
+      intervals that fit in `Trainer.seconds_per_loop` (1 s), at most 100:
+      the regression's run to `Trainer.steps_per_loop` (10,000); the VAE's span
       one to three intervals, as its speed goes (the call's cost is nothing
       next to its steps).
   """
@@ -71,7 +71,7 @@ WORKLOADS = {
         Workload(name='b_regression', title='(b) throughput: regression, train scalars every '
                  '100 steps, no evaluation', family='regression', gin_file='regression.gin',
                  batch_size=32, evaluate=False, summary_steps=100, epochs=499, peer_target=None,
-                 steps_per_call=1000),
+                 steps_per_call=10000),
         Workload(name='b_vae', title='(b) throughput: VAE, train scalars every 100 steps, no '
                  'evaluation', family='vae', gin_file='vae.gin', batch_size=128, evaluate=False,
                  summary_steps=100, epochs=9, peer_target=1.5, steps_per_call=100),
