@@ -35,6 +35,7 @@ import tempfile
 import time
 from typing import Callable, List, Sequence
 
+import gin
 import tensorflow as tf
 from absl import app
 from absl import flags
@@ -42,6 +43,7 @@ from absl import flags
 import trainer
 from benchmarks import contenders
 from benchmarks import workloads as wl
+from trainer import experiment
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('workload', 'a', list(wl.WORKLOADS), 'The workload both configurations train.')
@@ -58,7 +60,9 @@ def loop_call(workload: wl.Workload, bindings: Sequence[str],
               model_dir: str) -> Callable[[], float]:
   """Trains a few epochs, then returns `time_one_call() -> seconds` of the Trainer's loop."""
   contenders.parse_config(workload, model_dir, _WARM_UP_EPOCHS, workload.summary_steps, bindings)
-  run = trainer.Trainer()
+  # The Trainer class main.py would build (e.g. vae.gin's VAETrainer).
+  trainer_class = gin.get_bindings(experiment.run_experiment).get('trainer_class', trainer.Trainer)
+  run = trainer_class()
   run.train()
   steps = run.steps_per_epoch if workload.evaluate else workload.steps_per_call
   # pylint: disable-next=protected-access

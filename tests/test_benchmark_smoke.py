@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Dict, List
 
+import pytest
+
 from benchmarks.contenders import all_contenders
 from benchmarks.workloads import WORKLOADS
 from tests.conftest import ROOT
@@ -57,12 +59,13 @@ def test_peak_memory_comes_from_a_child_process_per_contender():
   assert 'after its imports and data' in result.stdout
 
 
-def test_paired_comparison_prints_both_call_times_and_their_ratio():
+@pytest.mark.parametrize('workload, trainers', [('a', 2), ('b_vae', 1)])  # b_vae: a VAETrainer.
+def test_paired_comparison_prints_both_call_times_and_their_ratio(workload, trainers):
   result = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.paired', '--workload=a', '--a=Trainer.jit_compile=False',
-       '--b=Trainer.jit_compile=False', '--b=Trainer.shuffle=False', '--blocks=1', '--calls=2',
-       '--trainers=2'],
+      [sys.executable, '-m', 'benchmarks.paired', f'--workload={workload}',
+       '--a=Trainer.jit_compile=False', '--b=Trainer.jit_compile=False', '--b=Trainer.shuffle=False',
+       '--blocks=1', '--calls=2', f'--trainers={trainers}'],
       cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert re.fullmatch(r'a: A [\d,]+ us, B [\d,]+ us a call; B / A = \d+\.\d{3} '
+  assert re.fullmatch(rf'{workload}: A [\d,]+ us, B [\d,]+ us a call; B / A = \d+\.\d{{3}} '
                       r'\(blocks: \d+\.\d{3} to \d+\.\d{3}\)\n', result.stdout), result.stdout
