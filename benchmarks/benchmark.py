@@ -41,8 +41,8 @@ from benchmarks.contenders import Contender
 from benchmarks.workloads import Workload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# At least: gin-trainer is timed between loop ends, the first after epoch 1, the
-# last before the final loop; and its loops grow from one interval as it measures its speed.
+# A few epochs, timed between the first epoch's end and the last's; gin-trainer
+# trains as many more as its window needs (`contenders.gin_trainer`).
 SMOKE_EPOCHS = 6
 MEMORY_MARK = 'PEAK_RSS_MIB'
 MEMORY_CHILDREN = 2  # Child processes at a time.
