@@ -73,12 +73,20 @@ def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, ob
   assert ('File too large' if obstacle == 'file too large' else 'Operation not permitted') in reason
   assert kept == tf.train.latest_checkpoint(str(checkpoints))
   assert kept.endswith(f'ckpt-{step - 20}')
-  assert sorted(p.name for p in checkpoints.iterdir() if 'temp' in p.name) == []
+
+  def temporary():
+    return sorted(p.name for p in checkpoints.iterdir() if 'temp' in p.name)
+
+  if obstacle == 'file too large':  # The failed save's temporary files are removed at once.
+    assert temporary() == []
+  # (Nothing can be removed from an immutable directory: those of a save
+  # that had begun when it became so stay until the next save of that step.)
   assert_checkpoints_complete(tmp_path)
   # With the obstacle gone, a rerun resumes from the checkpoint kept.
   result = run_main([*args, '--gin_param=Trainer.train_steps=' + str(step + 20)])
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'Resumed at step {step - 20}, ' in result.stderr
+  assert temporary() == []
 
 
 def interrupt(args, pattern):
