@@ -38,10 +38,10 @@ from absl import logging
 import tensorflow as tf
 
 import models  # pylint: disable=unused-import  (registers the models with gin)
-from trainer import config
+from trainer.config import gin_files
 from trainer import errors
 from trainer import experiment
-from trainer.command_line import CommandLine
+from trainer.run.command_line import CommandLine
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
@@ -77,8 +77,8 @@ def _parse_flags(argv: List[str]) -> List[str]:
 def main(argv):
   del argv  # Checked by _parse_flags.
   try:
-    config.parse(FLAGS.gin_file, FLAGS.gin_param)
-  except config.BadConfig as error:
+    gin_files.parse(FLAGS.gin_file, FLAGS.gin_param)
+  except gin_files.BadConfig as error:
     _fail(str(error), 2)  # A usage error (the shell's convention).
   try:
     experiment.run_experiment(

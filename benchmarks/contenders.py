@@ -25,7 +25,8 @@ import trainer
 from benchmarks import peers
 from benchmarks import workloads as wl
 from benchmarks.workloads import Workload
-from trainer import config
+from trainer.config import gin_files
+from trainer.loop.xla import Xla
 from trainer import experiment
 
 TRAINER, PEER, FLOOR, INPUT = 'trainer', 'peer', 'floor', 'input'
@@ -94,58 +95,57 @@ def trainer_bindings(workload: Workload, model_dir: str, epochs: int,
 
 
 @dataclasses.dataclass(frozen=True)
-class Written:
-  """One summary a run wrote: when, at which step, and whether it is a train scalar."""
+class TrainPoint:
+  """One train point a run wrote: its step, wall time and throughput."""
 
   step: int
   wall_time: float
-  train_scalar: bool
+  steps_per_second: float
 
 
-def read_summaries(model_dir: str) -> List[Written]:
-  """Every summary in the run's event files (train/, val/), with its wall time."""
-  written = []
-  for path in glob.glob(os.path.join(model_dir, '*', 'events.out.tfevents.*')):
-    split = os.path.basename(os.path.dirname(path))
+def read_train_points(model_dir: str) -> List[TrainPoint]:
+  """Every train point in the run's event files, with its wall time, in step order."""
+  points = []
+  for path in glob.glob(os.path.join(model_dir, 'train', 'events.out.tfevents.*')):
     for record in tf.data.TFRecordDataset(path):
       event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
-        written.append(Written(event.step, event.wall_time, split == 'train' and
-                               value.metadata.plugin_data.plugin_name == 'scalars'))
-  return written
+        if value.tag == 'steps_per_second':
+          points.append(TrainPoint(event.step, event.wall_time,
+                                   float(tf.make_ndarray(value.tensor))))
+  return sorted(points, key=lambda point: point.step)
 
 
-def steady_window(written: Sequence[Written], start: int) -> Tuple[int, float]:
+def steady_window(points: Sequence[TrainPoint], start: int) -> Tuple[int, float]:
   """Steps and seconds between two loop ends: the first at or after `start`, the last before the end.
 
-  The Trainer stamps the points of a loop's call with one wall time, when
-  the call returned, so the last train point of each such batch marks the
-  end of a loop. The window runs from the first batch end at or after step
-  `start` (or, in a short run, the last but one) to the last one before
-  the final step. Every step in between is whole (training, summaries,
-  evaluation). Building, tracing, compiling, the Trainer's first loops
-  (while it learns its speed) and the end (the final call, which may be
-  short) fall outside it.
+  The points of one loop's call share its throughput (the call's time is
+  shared among its steps), and are written when the call returns, so the
+  last point before a point of another throughput marks the end of a loop
+  (here loops end on interval boundaries, so no interval mixes two calls).
+  The window runs from the first such end at or after step `start` (or, in
+  a short run, the last but one) to the last one before the final step.
+  Every step in between is whole (training, summaries, evaluation).
+  Building, tracing, compiling, the Trainer's first loops (while it learns
+  its speed) and the end (the final call, which may be short) fall outside it.
 
   Returns:
-    The window's steps and seconds; (0, 0.0) when there are not two batch ends.
+    The window's steps and seconds; (0, 0.0) when there are not two loop ends.
   """
-  wall_times = {w.step: w.wall_time for w in written if w.train_scalar}
-  steps = sorted(wall_times)
-  batch_ends = [step for step, after in zip(steps, steps[1:])
-                if wall_times[after] != wall_times[step]]
-  if len(batch_ends) < 2:
+  loop_ends = [point for point, after in zip(points, points[1:])
+               if after.steps_per_second != point.steps_per_second]
+  if len(loop_ends) < 2:
     return 0, 0.0
-  later = [step for step in batch_ends if step >= start]
-  first, last = later[0] if len(later) >= 2 else batch_ends[-2], batch_ends[-1]
-  return last - first, wall_times[last] - wall_times[first]
+  later = [point for point in loop_ends if point.step >= start]
+  first, last = later[0] if len(later) >= 2 else loop_ends[-2], loop_ends[-1]
+  return last.step - first.step, last.wall_time - first.wall_time
 
 
 def parse_config(workload: Workload, model_dir: str, epochs: int, summary_steps: Optional[int],
                  bindings: Sequence[str]) -> None:
   """Replaces gin's config with the workload's .gin file and bindings, as main.py applies them."""
   gin.clear_config()
-  config.parse([workload.gin_file],
+  gin_files.parse([workload.gin_file],
                [*trainer_bindings(workload, model_dir, epochs, summary_steps), *bindings])
 
 
@@ -198,7 +198,7 @@ def _trainer_window(workload: Workload, epochs: int, bindings: Sequence[str],
     parse_config(workload, model_dir, 1 + epochs, summary_steps, bindings)
     experiment.run_experiment()
     gin.clear_config()
-    return steady_window(read_summaries(model_dir), total // 3)
+    return steady_window(read_train_points(model_dir), total // 3)
 
 
 def _batch_sum(batch: Any) -> tf.Tensor:
@@ -214,8 +214,8 @@ def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -
   object (`Trainer.train_data`: arrays on the device, or the `tf.data`
   pipeline), read through its `start(step)` and `next(state, step)` in a
   `tf.function` while-loop of one epoch per call (one segment: an epoch),
-  compiled with XLA when the Trainer would (`Trainer.jit_compile` and the
-  data's `compilable`). If those internals change, change this function.
+  compiled with XLA when the Trainer compiles its whole loop (`Trainer.xla`).
+  If those internals change, change this function.
   """
   with tempfile.TemporaryDirectory() as model_dir:
     parse_config(workload, model_dir, 1 + epochs, workload.summary_steps, bindings)
@@ -223,7 +223,7 @@ def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -
     gin.clear_config()
   data, steps_per_epoch = run.train_data, wl.steps_per_epoch(workload)
 
-  @tf.function(jit_compile=run.jit_compile and data.compilable)
+  @tf.function(jit_compile=run.xla is Xla.LOOP)
   def read(start_step):
     state = data.start(start_step)
     total = tf.constant(0.0)

@@ -18,7 +18,7 @@ Trainers' medians. It prints each one's median call time and the median
 over blocks of the ratio B / A. To compare two versions of the code, put
 the change behind a binding while measuring.
 
-This reads the Trainer's internals (its Iteration's loop functions), so
+This calls the Trainer's loop functions (`Trainer.compiled_loop().function`), so
 the host's work around a loop (points, checkpoints) is not in it; the
 benchmark (`benchmarks.benchmark`) times whole runs.
 """
@@ -65,14 +65,15 @@ def loop_call(workload: wl.Workload, bindings: Sequence[str],
   run = trainer_class()
   run.train()
   steps = run.steps_per_epoch if workload.evaluate else workload.steps_per_call
-  # pylint: disable-next=protected-access
-  call = run._iteration()._loop(workload.evaluate, 2)  # [start step, steps] -> results.
+  call = run.compiled_loop().function(workload.evaluate)  # (start, steps, flags) -> results.
   step = _WARM_UP_EPOCHS * run.steps_per_epoch
+  no_flags = tf.constant([False, False])
 
   def time_one_call() -> float:
     nonlocal step
     began = time.perf_counter()
-    call(tf.constant([step, steps], tf.int64)).numpy()
+    outputs = call(tf.constant(step, tf.int64), tf.constant(steps, tf.int64), no_flags)
+    tf.nest.map_structure(lambda tensor: tensor.numpy(), outputs)  # Waits for the call.
     step += steps
     return time.perf_counter() - began
   return time_one_call

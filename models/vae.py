@@ -9,8 +9,8 @@ import keras
 import tensorflow as tf
 
 from trainer import Trainer
-from trainer.image_grid import image_grid
-from trainer.keras_configurables import keras_configurable
+from trainer.summaries.image_grid import image_grid
+from trainer.config.keras_configurables import keras_configurable
 
 Scalars = Dict[str, tf.Tensor]
 

@@ -15,8 +15,8 @@ import tensorflow as tf
 
 import models  # noqa: F401  (registers the models with gin, as main.py does)
 import trainer  # noqa: F401  (registers the Trainer and Keras names)
-from trainer import config
-from trainer.event_files import read_scalars
+from trainer.config import gin_files
+from trainer.summaries.event_files import read_scalars
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'main.py')
@@ -41,7 +41,7 @@ def run_main(args: Sequence[str], cwd: str = ROOT, timeout: float = 600,
 def train_regression(model_dir: str, *bindings: str) -> trainer.Trainer:
   """Trains in this process from regression.gin plus `bindings`; returns the Trainer."""
   gin.clear_config()
-  config.parse(['regression.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *bindings])
+  gin_files.parse(['regression.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *bindings])
   run = trainer.Trainer()
   run.train()
   return run

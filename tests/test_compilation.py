@@ -10,7 +10,7 @@ import tensorflow as tf
 import models
 import trainer
 from tests.conftest import train_regression
-from trainer.event_files import read_scalars
+from trainer.summaries.event_files import read_scalars
 
 FIVE_EPOCHS = ['Trainer.train_epochs = 5']
 

@@ -6,29 +6,29 @@ import gin
 import pytest
 
 import trainer
-from trainer import config
+from trainer.config import gin_files, gin_names
 
 
 def test_bare_name_resolves_in_gin_configs_from_any_directory(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  assert config.resolve('regression.gin') == os.path.join(config.GIN_CONFIGS_DIR, 'regression.gin')
-  assert config.resolve('gin_configs/regression.gin') == os.path.join(
-      config.PROJECT_DIR, 'gin_configs', 'regression.gin')
+  assert gin_files.resolve('regression.gin') == os.path.join(gin_files.GIN_CONFIGS_DIR, 'regression.gin')
+  assert gin_files.resolve('gin_configs/regression.gin') == os.path.join(
+      gin_files.PROJECT_DIR, 'gin_configs', 'regression.gin')
 
 
 def test_a_file_in_the_working_directory_wins(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   (tmp_path / 'regression.gin').write_text('Trainer.batch_size = 8\n')
-  assert config.resolve('regression.gin') == str(tmp_path / 'regression.gin')
+  assert gin_files.resolve('regression.gin') == str(tmp_path / 'regression.gin')
 
 
 def test_missing_file_names_every_place_looked(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  with pytest.raises(config.BadGinFile) as error:
-    config.resolve('nope.gin')
-  for place in config.candidates('nope.gin'):
+  with pytest.raises(gin_files.BadGinFile) as error:
+    gin_files.resolve('nope.gin')
+  for place in gin_files.candidates('nope.gin'):
     assert place in str(error.value)
-  assert config.GIN_CONFIGS_DIR in str(error.value)
+  assert gin_files.GIN_CONFIGS_DIR in str(error.value)
 
 
 def test_include_and_order_files_then_bindings(tmp_path):
@@ -36,7 +36,7 @@ def test_include_and_order_files_then_bindings(tmp_path):
   first.write_text("include 'base.gin'\nTrainer.batch_size = 8\nTrainer.seed = 1\n")
   second = tmp_path / 'second.gin'
   second.write_text('Trainer.batch_size = 16\n')
-  config.parse([str(first), str(second)], ['Trainer.seed = 3', 'Trainer.seed = 4'])
+  gin_files.parse([str(first), str(second)], ['Trainer.seed = 3', 'Trainer.seed = 4'])
   assert gin.query_parameter('Trainer.optimizer').selector == 'adam'  # From base.gin.
   assert gin.query_parameter('Trainer.batch_size') == 16  # The later file wins.
   assert gin.query_parameter('Trainer.seed') == 4  # Bindings come last; the last one wins.
@@ -49,3 +49,21 @@ def test_keras_optimizers_and_schedules_have_short_names():
   optimizer = gin.get_configurable('adam')()
   assert float(optimizer.learning_rate) == pytest.approx(0.5)
   assert trainer.keras_configurables  # The module that registered them.
+
+
+@pytest.mark.parametrize('old, new', sorted(gin_names.RENAMED.items()))
+def test_a_renamed_binding_names_its_new_name(old, new):
+  with pytest.raises(gin_files.BadBinding) as error:
+    gin_files.parse([], [f'{old} = 5'])
+  assert f'bind {new} instead' in str(error.value)
+  gin.clear_config()
+  gin_files.parse([], [f'{new} = 5'])  # The new name is a real binding.
+
+
+def test_gin_registry_look_ups_still_work():
+  """gin has no public registry listing; if an upgrade breaks the private one, this fails."""
+  assert {'Trainer', 'trainer.trainer.Trainer', 'Checkpoints'} <= set(gin_names.configurable_names())
+  assert {'batch_size', 'model_dir', 'seed'} <= set(gin_names.parameter_names('Trainer'))
+  assert 'every_n_steps' in gin_names.parameter_names('Checkpoints')
+  assert 'model_dir' not in gin_names.parameter_names('Checkpoints')  # Denylisted.
+  assert gin_names.parameter_names('NoSuchThing') == []

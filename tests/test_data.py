@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 
 from models.regression_data import synthetic_regression
-from trainer.data import input_pipeline, num_examples
-from trainer.device_data import DeviceData
+from trainer.data.examples import num_examples
+from trainer.data.pipeline import input_pipeline
+from trainer.data.device import DeviceData
 from trainer.errors import DataError
 
 
@@ -87,19 +88,19 @@ def test_device_data_shuffles_each_epoch_from_the_seed_alone():
   assert read_batches(data, 1, 3) == [first[1], *second]
 
 
-def test_device_data_orders_drawn_together_are_each_epochs_own():
-  """Without XLA orders are drawn 16 epochs at a time; each is still a function of (seed, epoch)."""
+def test_device_data_order_is_a_function_of_seed_and_epoch():
+  """The graph's batches are those of `batches_from` (the order a tf.data pipeline feeds)."""
   examples = (np.arange(40, dtype=np.float32),)
   seed = tf.Variable(5, dtype=tf.int64)
-  data = DeviceData(examples, batch_size=8, training=True, seed=seed, plain_graph=True)
+  data = DeviceData(examples, batch_size=8, training=True, seed=seed)
 
   def own(first_epoch, epochs, seed_value):  # One order per epoch, as a tf.data pipeline draws them.
     batches = data.batches_from(first_epoch * data.steps_per_epoch, seed_value)
     return [batch[0].numpy().tolist() for batch in batches.take(epochs * data.steps_per_epoch)]
 
-  assert read_batches(data, 0, 40 * data.steps_per_epoch) == own(0, 40, 5)  # Three draws.
-  assert epoch_batches(data, 3) == own(3, 1, 5)  # Back to an earlier draw.
-  seed.assign(6)  # E.g. restored from a checkpoint: the kept orders no longer hold.
+  assert read_batches(data, 0, 3 * data.steps_per_epoch) == own(0, 3, 5)
+  assert epoch_batches(data, 3) == own(3, 1, 5)
+  seed.assign(6)  # E.g. restored from a checkpoint: the graph reads the new seed.
   assert epoch_batches(data, 3) == own(3, 1, 6) != own(3, 1, 5)
 
 
@@ -108,10 +109,8 @@ def test_device_data_without_shuffle_keeps_the_order():
   assert epoch_batches(data, 0) == epoch_batches(data, 1) == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
-@pytest.mark.parametrize('plain_graph', [False, True])  # A while loop; unrolled.
-def test_device_data_evaluation_covers_every_example_once(plain_graph):
-  data = DeviceData((np.arange(10, dtype=np.float32),), 4, training=False,
-                    plain_graph=plain_graph)
+def test_device_data_evaluation_covers_every_example_once():
+  data = DeviceData((np.arange(10, dtype=np.float32),), 4, training=False)
   assert data.steps_per_epoch == 3
   seen = data.fold(lambda state, batch: tf.concat([state, batch[0]], 0), tf.zeros([0]))
   assert seen.numpy().tolist() == list(range(10))

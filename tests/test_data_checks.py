@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.data_checks import check_finite
+from trainer.data.finite_checks import check_finite
 from trainer.errors import DataError
 
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tests.conftest import (MAIN, ROOT, final_state, logged_points, run_main, snapshot,
                             start_and_signal)
-from trainer.distribution import mirrored_strategy
+from trainer.distribute.strategies import mirrored_strategy
 from trainer.errors import ConfigError
 
 # Regression, 2000 steps (about 65 epochs, so loops cross epoch ends), with
@@ -30,7 +30,7 @@ RUN = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=None',
        '--gin_param=Trainer.train_steps=2000', '--gin_param=SummaryManager.every_n_epochs=None',
        '--gin_param=SummaryManager.every_n_steps=100',
        '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=300',
-       '--gin_param=Trainer.checkpoint_every_n_steps=250', '--gin_param=Trainer.steps_per_loop=10']
+       '--gin_param=Checkpoints.every_n_steps=250', '--gin_param=Trainer.steps_per_loop=10']
 MIRRORED = ['--gin_param=Trainer.strategy=@mirrored_strategy',
             '--gin_param=mirrored_strategy.cpu_replicas=2']
 MULTI_WORKER = ['--gin_param=Trainer.strategy=@multi_worker_mirrored_strategy']

@@ -18,7 +18,7 @@ from tests.test_resume import tensorboard_steps, vae_args
 # Checkpoints of ~4 MB, saved every 20 steps, over a run far longer than the test.
 BIG_REGRESSION = ['--gin_file=regression.gin', '--gin_param=RegressionModel.hidden_units=50000',
                   '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=100000',
-                  '--gin_param=Trainer.checkpoint_every_n_steps=20',
+                  '--gin_param=Checkpoints.every_n_steps=20',
                   '--gin_param=Trainer.eval_every_n_epochs=None',
                   '--gin_param=SummaryManager.every_n_epochs=None',
                   '--gin_param=SummaryManager.every_n_steps=20']
@@ -134,7 +134,7 @@ def test_ctrl_c_stops_with_130_and_the_rerun_resumes(tmp_path, phase, pattern, m
 def test_ctrl_c_twice_while_saving_leaves_no_corrupt_checkpoint(tmp_path):
   # Saving ~17 MB after every step: the second Ctrl-C lands in a save.
   args = [*BIG_REGRESSION, '--gin_param=RegressionModel.hidden_units=200000',
-          '--gin_param=Trainer.train_steps=200', '--gin_param=Trainer.checkpoint_every_n_steps=1',
+          '--gin_param=Trainer.train_steps=200', '--gin_param=Checkpoints.every_n_steps=1',
           '--gin_param=Trainer.steps_per_loop=1', f"--gin_param=Trainer.model_dir='{tmp_path}'"]
   rng = random.Random(0)
   state = tmp_path / 'checkpoints' / 'checkpoint'

@@ -14,8 +14,8 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from tests.conftest import final_state, logged_points, run_main, start_and_signal, train_regression
-from trainer.event_files import read_scalars
-from trainer.model_dir_lock import ModelDirLock
+from trainer.summaries.event_files import read_scalars
+from trainer.run.model_dir_lock import ModelDirLock
 
 # A VAE slow enough (~200 steps/s here) to be killed mid-run, with summaries,
 # evaluations and checkpoints at intervals that do not divide each other.
@@ -25,7 +25,7 @@ VAE_RUN = ['--gin_file=vae.gin', '--gin_param=procedural_shapes.num_train=1024',
            '--gin_param=SummaryManager.every_n_epochs=None',
            '--gin_param=SummaryManager.every_n_steps=20',
            '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=70',
-           '--gin_param=Trainer.checkpoint_every_n_steps=45', '--gin_param=Trainer.steps_per_loop=10']
+           '--gin_param=Checkpoints.every_n_steps=45', '--gin_param=Trainer.steps_per_loop=10']
 
 
 def vae_args(model_dir):
@@ -107,7 +107,7 @@ def rewind(model_dir, step):
 def test_mid_epoch_resume_continues_with_the_exact_next_batch(tmp_path, data_on_device):
   # 31 steps per epoch; checkpoints at 20, 40 and 60 fall mid-epoch and mid-interval.
   bindings = ['Trainer.train_epochs = None', 'Trainer.train_steps = 62',
-              'Trainer.checkpoint_every_n_steps = 20', 'Trainer.max_checkpoints_to_keep = 5',
+              'Checkpoints.every_n_steps = 20', 'Checkpoints.max_to_keep = 5',
               f'Trainer.data_on_device = {data_on_device}']
   train_regression(tmp_path / 'uninterrupted', *bindings)
   shutil.copytree(tmp_path / 'uninterrupted', tmp_path / 'resumed')
@@ -119,7 +119,7 @@ def test_mid_epoch_resume_continues_with_the_exact_next_batch(tmp_path, data_on_
 def test_nan_stops_naming_step_and_tag_and_keeps_the_last_good_checkpoint(tmp_path):
   # From step 31 on, a learning rate of 1e6 makes the loss overflow within a few steps.
   result = run_main(['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
-                     '--gin_param=Trainer.checkpoint_every_n_steps=10',
+                     '--gin_param=Checkpoints.every_n_steps=10',
                      '--gin_param=adam.learning_rate=@piecewise_constant_decay()',
                      '--gin_param=piecewise_constant_decay.boundaries=[30]',
                      '--gin_param=piecewise_constant_decay.values=[1e-3, 1e6]'])
@@ -160,7 +160,7 @@ def test_a_point_left_partly_on_disk_gets_its_missing_tags_once(tmp_path):
           '--gin_param=SummaryManager.every_n_epochs=None',
           '--gin_param=SummaryManager.every_n_steps=10',
           '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=10',
-          '--gin_param=Trainer.checkpoint_every_n_steps=20']
+          '--gin_param=Checkpoints.every_n_steps=20']
   assert run_main(args).returncode == 0
   uninterrupted = logged_points(tmp_path)
   # As a run killed while flushing step 30 leaves it: some tags of that point
@@ -184,7 +184,7 @@ def test_a_point_left_partly_on_disk_gets_its_missing_tags_once(tmp_path):
 
 def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
   args = ['--gin_file=regression.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
-          '--gin_param=Trainer.checkpoint_every_n_epochs=1']
+          '--gin_param=Checkpoints.every_n_epochs=1']
   assert run_main([*args, '--gin_param=Trainer.train_epochs=3']).returncode == 0
   [data] = (tmp_path / 'checkpoints').glob('ckpt-93.data-*')
   data.write_bytes(data.read_bytes()[:len(data.read_bytes()) // 2])

@@ -11,10 +11,10 @@ from tensorboard.plugins.hparams import hparams_plugin
 from werkzeug.test import Client
 
 from tests.conftest import ROOT, run_main
-from trainer import config
-from trainer import hparams
+from trainer.config import gin_files
+from trainer.summaries import hparams
 from trainer import sweep
-from trainer.event_files import read_scalars
+from trainer.summaries.event_files import read_scalars
 
 TINY = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=2']
 GRID = ['--grid=adam.learning_rate=[1e-3, 3e-3]', '--grid=Trainer.batch_size=[32, 64]']
@@ -168,13 +168,13 @@ def test_grid_values_keep_their_gin_types(tmp_path):
                      "synthetic_regression.pure_noise=[True, 'x']"], str(tmp_path))
   assert len(runs) == 8
   assert runs[3].name == 'hidden_units=512_256,learning_rate=@cosine_decay,pure_noise=x'
-  read_back = config.read_bindings(runs[3].bindings)
+  read_back = gin_files.read_bindings(runs[3].bindings)
   assert read_back == {'VAE.hidden_units': (512, 256),
-                       'adam.learning_rate': config.Reference('@cosine_decay()'),
+                       'adam.learning_rate': gin_files.Reference('@cosine_decay()'),
                        'synthetic_regression.pure_noise': 'x'}
   assert [hparams.as_hparam(v) for v in read_back.values()] == [
       '(512, 256)', '@cosine_decay()', 'x']
-  assert config.read_bindings(runs[0].bindings)['synthetic_regression.pure_noise'] is True
+  assert gin_files.read_bindings(runs[0].bindings)['synthetic_regression.pure_noise'] is True
 
 
 def test_grid_directories_use_whole_keys_when_parameter_names_clash(tmp_path):
@@ -185,12 +185,12 @@ def test_grid_directories_use_whole_keys_when_parameter_names_clash(tmp_path):
 @pytest.mark.parametrize('flag_value', ['adam.learning_rate=0.1', 'adam.learning_rate=[]',
                                         'adam.learning_rate=(0.1, 0.2)'])
 def test_a_grid_flag_must_bind_a_list(tmp_path, flag_value):
-  with pytest.raises(config.BadBinding, match="give one binding to a list of values"):
+  with pytest.raises(gin_files.BadBinding, match="give one binding to a list of values"):
     sweep.plan([flag_value], str(tmp_path))
 
 
 def test_a_grid_syntax_error_names_the_flag(tmp_path):
-  with pytest.raises(config.BadBinding, match=r"^--grid='adam.learning_rate=\[1e-3,': EOF"):
+  with pytest.raises(gin_files.BadBinding, match=r"^--grid='adam.learning_rate=\[1e-3,': EOF"):
     sweep.plan(['adam.learning_rate=[1e-3,'], str(tmp_path))
 
 
@@ -203,8 +203,8 @@ def test_a_bad_gin_param_is_one_line_naming_the_flag():
 
 
 def test_an_unknown_name_in_a_binding_names_the_flag():
-  with pytest.raises(config.BadBinding) as error:
-    config.parse(['regression.gin'], ['Trainer.batch_size=8', 'Trainer.batchsize=8'])
+  with pytest.raises(gin_files.BadBinding) as error:
+    gin_files.parse(['regression.gin'], ['Trainer.batch_size=8', 'Trainer.batchsize=8'])
   assert str(error.value) == (
       "--gin_param='Trainer.batchsize=8': Configurable 'Trainer' doesn't have a parameter "
       "named 'batchsize'; did you mean 'batch_size' or 'eval_batch_size'?")

@@ -9,9 +9,9 @@ import models
 import trainer
 from models.vae import kl_to_unit_gaussian, reconstruction_nll
 from tests.conftest import run_main
-from trainer import config
+from trainer.config import gin_files
 from trainer.errors import DataError
-from trainer.event_files import read_image_sizes, read_scalars
+from trainer.summaries.event_files import read_image_sizes, read_scalars
 
 SMALL = ['procedural_shapes.num_train = 512', 'procedural_shapes.num_val = 128',
          'Trainer.batch_size = 64', 'VAE.hidden_units = (128,)']
@@ -20,7 +20,7 @@ SMALL = ['procedural_shapes.num_train = 512', 'procedural_shapes.num_val = 128',
 def train_vae(model_dir, *bindings):
   """Trains from vae.gin on a small data set, in this process."""
   gin.clear_config()
-  config.parse(['vae.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *SMALL, *bindings])
+  gin_files.parse(['vae.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *SMALL, *bindings])
   trainer.run_experiment()  # As main.py does: vae.gin picks the VAETrainer.
 
 
@@ -112,7 +112,7 @@ import numpy as np
 import tensorflow as tf
 
 import trainer
-from trainer.keras_configurables import keras_configurable
+from trainer import keras_configurable
 
 
 @keras_configurable

@@ -6,9 +6,9 @@ from typing import Callable, Dict, Optional, Sequence
 
 import gin
 
-from trainer import config
-from trainer import hparams
-from trainer.command_line import CommandLine
+from trainer.config import gin_files
+from trainer.summaries import hparams
+from trainer.run.command_line import CommandLine
 from trainer.trainer import Trainer
 
 # Shown in the HParams dashboard when bound, given on the command line or not.
@@ -40,6 +40,6 @@ def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
   record = (lambda: command_line.save(run.model_dir)) if command_line is not None else None
   final = run.train(on_start=record)
   if run.is_chief and not hparams.written(run.model_dir):  # Only a finished run writes them.
-    given = config.read_bindings(command_line.gin_params) if command_line is not None else {}
+    given = gin_files.read_bindings(command_line.gin_params) if command_line is not None else {}
     hparams.write(run.model_dir, hparams.collect(given, hparam_keys))
   return final

@@ -28,9 +28,9 @@ from typing import Dict, List, Optional, Sequence
 from absl import app
 from absl import flags
 
-from trainer import config
-from trainer import hparams
-from trainer.event_files import read_scalars
+from trainer.config import gin_files
+from trainer.summaries import hparams
+from trainer.summaries.event_files import read_scalars
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string('gin_file', [], 'A .gin file every run applies, as in main.py.')
@@ -41,7 +41,7 @@ flags.DEFINE_multi_string(
 flags.DEFINE_string('root', None, 'The directory of the sweep: one sub-directory per run.')
 flags.DEFINE_integer('parallel', 1, 'How many runs train at a time.', lower_bound=1)
 
-MAIN = os.path.join(config.PROJECT_DIR, 'main.py')
+MAIN = os.path.join(gin_files.PROJECT_DIR, 'main.py')
 LOG_FILE = 'main.log'
 _UNSAFE_IN_NAMES = re.compile(r'[^\w.@+-]+')
 
@@ -72,15 +72,15 @@ def plan(grid: Sequence[str], root: str) -> List[Run]:
   """Every combination of the --grid values, in the order given.
 
   Raises:
-    config.BadBinding: A --grid flag is not gin syntax, or not one binding to a list.
+    gin_files.BadBinding: A --grid flag is not gin syntax, or not one binding to a list.
     app.UsageError: Two runs would share a directory.
   """
   axes: Dict[str, list] = {}
   for flag_value in grid:
-    parsed = list(config.read_bindings([flag_value], flag='--grid').items())
+    parsed = list(gin_files.read_bindings([flag_value], flag='--grid').items())
     key, values = parsed[0] if len(parsed) == 1 else (None, None)
     if not isinstance(values, list) or not values or key in axes:
-      raise config.BadBinding('--grid', flag_value, ValueError(
+      raise gin_files.BadBinding('--grid', flag_value, ValueError(
           "give one binding to a list of values, e.g. 'Trainer.batch_size=[32, 64]', once per key"))
     axes[key] = values
   # Directories are named by parameter (learning_rate=...), unless two keys share one.
@@ -148,9 +148,9 @@ def main(argv: Sequence[str]) -> Optional[int]:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
-    config.read_bindings(FLAGS.gin_param)  # A syntax error stops the sweep before any run.
+    gin_files.read_bindings(FLAGS.gin_param)  # A syntax error stops the sweep before any run.
     runs = plan(FLAGS.grid, FLAGS.root)
-  except config.BadBinding as error:
+  except gin_files.BadBinding as error:
     print(f'error: {error}', file=sys.stderr)
     return 2  # A usage error (the shell's convention, as main.py's).
   for run in runs:

@@ -1,8 +1,7 @@
-"""The Trainer: owns model, optimizer, data, checkpoints and summaries of a run."""
+"""The Trainer: the extension points of a model family, and the host loop of a run."""
 
 from __future__ import annotations
 
-import gc
 import random
 import signal
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -12,21 +11,20 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer import binding_checks
-from trainer import config
-from trainer import data as data_lib
-from trainer import data_checks
-from trainer.checkpoints import Checkpoints
-from trainer.errors import DataError, Interrupted, NonFiniteError
-from trainer.model_dir_lock import ModelDirLock
-from trainer.stop_signals import StopRequests
-from trainer.device_data import DeviceData, is_arrays
-from trainer.distributed_data import DistributedData
-from trainer.distribution import Replicas, replicas_in_sync
-from trainer.gradient_stats import gradient_statistics
+from trainer.config import binding_checks
+from trainer.data import factory
+from trainer.data.examples import Examples
+from trainer.distribute.replicas import Replicas, replicas_in_sync
+from trainer.errors import Interrupted, NonFiniteError
 from trainer.intervals import Interval, LoopSizer
-from trainer.iteration import Iteration
-from trainer.summary_manager import SummaryManager
+from trainer.loop import xla
+from trainer.loop.compiled_loop import MAX_INTERVALS, CompiledLoop
+from trainer.run.checkpoints import Checkpoints
+from trainer.run.model_dir_lock import ModelDirLock
+from trainer.run.stop_signals import StopRequests
+from trainer.summaries import operative_config
+from trainer.summaries.gradient_stats import gradient_statistics
+from trainer.summaries.manager import SummaryManager
 
 Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -38,14 +36,15 @@ class Trainer:
 
   A run trains for `train_steps` steps or `train_epochs` epochs in on-device
   loops of up to `steps_per_loop` steps. Each loop ends exactly where an
-  event is due (evaluation, a checkpoint), and the due events run in the
-  same call. With the data on the device, a loop runs across summary
+  event is due (evaluation, a checkpoint), and the due evaluation runs in
+  the same call. With the data on the device, a loop runs across summary
   intervals, keeping each one's sums apart, for about `seconds_per_loop`;
   otherwise summaries end loops too. Rerunning with the same `model_dir`
   resumes from the latest checkpoint: with a seed, the result is bitwise
   that of an uninterrupted run. SIGTERM or SIGINT stops the run after the
   current loop with a checkpoint; a NaN or infinite watched scalar stops it
-  without one.
+  without one. Checkpoints (`Checkpoints.*`) and summaries
+  (`SummaryManager.*`) have bindings of their own.
 
   To train a new kind of model, subclass and override `compute_loss` (and,
   rarely, `train_step` or `eval_step`). Whatever scalars they return are
@@ -57,7 +56,7 @@ class Trainer:
     model: A Keras model class or factory, called once with no arguments
       (bind `@RegressionModel`, without parentheses).
     data: A data set builder, called as `data(split)` for `train_split`
-      and `val_split`; returns unbatched examples (see `trainer.data`).
+      and `val_split`; returns unbatched examples (`trainer.data.examples`).
     optimizer: A Keras optimizer class or factory (e.g. `@adam`).
     loss: Per-example loss `fn(y_true, y_pred)` of the default
       `compute_loss`; averaged over the batch.
@@ -71,21 +70,12 @@ class Trainer:
     eval_every_n_epochs: ... or epochs; with neither, only at the end.
       Training always ends with an evaluation.
     eval_steps: Evaluate on the first this many batches; None: the whole split.
-    checkpoint_every_n_steps: Save a checkpoint every this many steps ...
-    checkpoint_every_n_epochs: ... or epochs.
-    checkpoint_every_n_seconds: Also save when this long has passed since
-      the last save. A checkpoint is always saved at the end, and on
-      SIGTERM/SIGINT.
-    max_checkpoints_to_keep: How many recent checkpoints to keep.
-    steps_per_loop: The most steps one on-device loop runs. With the data
-      on the device, loops reach it only where steps are fast (10,000 of
-      the regression's take ~30 ms here); there, longer loops spread the
-      host's work per call (the call, the points) over more steps.
+    steps_per_loop: The most steps one on-device loop runs. Longer loops
+      spread the host's work per call over more steps.
     seconds_per_loop: With the data on the device, a loop runs as many
       whole summary intervals as fit in about this many seconds at the
       speed measured so far (at least one, at most 100). Longer loops cost
-      less per step; shorter ones show points sooner and answer a stop
-      signal sooner.
+      less per step; shorter ones show points and answer a stop sooner.
     steps_per_epoch: Steps per epoch; default: training examples //
       batch_size (the last partial batch of an epoch is dropped).
     seed: Seeds Python, numpy, TensorFlow and the shuffle order, and turns
@@ -93,30 +83,27 @@ class Trainer:
       shuffle seed, saved in checkpoints.
     shuffle: Reorder the training examples every epoch.
     data_on_device: Hold splits that `data` returns as arrays on the device
-      and batch them in the graph (`trainer.device_data`); False sends them
-      through the `tf.data` pipeline, as a `tf.data.Dataset` always is.
-    jit_compile: Compile the loops with XLA (where the data is on the
-      device; with a `tf.data` pipeline, the step alone). An op XLA cannot
-      compile makes the Trainer warn and run without XLA. One device only:
-      under a strategy, replicated steps run as graphs.
+      and batch them in the graph; False sends them through the `tf.data`
+      pipeline, as a `tf.data.Dataset` always is.
+    jit_compile: Compile with XLA (`trainer.loop.xla`): the whole loop with
+      the data on the device, else the train step. An op XLA cannot compile
+      makes the Trainer warn and run without XLA. One device only.
     check_finite: Train scalars that must stay finite; the run stops at the
       first step where one is NaN or infinite.
     check_data_finite: Check before training that the train and val splits
-      hold no NaN or Inf (`trainer.data_checks`); a DataError names the first.
+      hold no NaN or Inf; a DataError names the first.
     train_split: Split name passed to `data` for training.
-    val_split: Split name passed to `data` for evaluation; None: no
-      evaluation.
+    val_split: Split name passed to `data` for evaluation; None: no evaluation.
     strategy: A `tf.distribute` strategy factory (`@mirrored_strategy`,
-      `@multi_worker_mirrored_strategy`, see `trainer.distribution`); None:
-      one device. Batch sizes are global: each of the strategy's replicas
-      trains on its share of every batch, and the results are those of one
-      device training on the whole batch.
+      `@multi_worker_mirrored_strategy`); None: one device. Batch sizes are
+      global: each replica trains on its share of every batch, and the
+      results are those of one device training on the whole batch.
   """
 
   def __init__(self,
                model_dir: str = gin.REQUIRED,
                model: Callable[[], keras.Model] = gin.REQUIRED,
-               data: Callable[[str], data_lib.Examples] = gin.REQUIRED,
+               data: Callable[[str], Examples] = gin.REQUIRED,
                optimizer: Callable[[], keras.optimizers.Optimizer] = keras.optimizers.Adam,
                loss: PerExampleFn = keras.losses.mean_squared_error,
                metrics: Optional[Mapping[str, PerExampleFn]] = None,
@@ -127,10 +114,6 @@ class Trainer:
                eval_every_n_steps: Optional[int] = None,
                eval_every_n_epochs: Optional[int] = None,
                eval_steps: Optional[int] = None,
-               checkpoint_every_n_steps: Optional[int] = None,
-               checkpoint_every_n_epochs: Optional[int] = None,
-               checkpoint_every_n_seconds: Optional[float] = 600.0,
-               max_checkpoints_to_keep: int = 3,
                steps_per_loop: int = 10000,
                seconds_per_loop: float = 1.0,
                steps_per_epoch: Optional[int] = None,
@@ -143,12 +126,10 @@ class Trainer:
                train_split: str = 'train',
                val_split: Optional[str] = 'val',
                strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
-    binding_checks.positive(batch_size=batch_size, steps_per_loop=steps_per_loop,
+    binding_checks.positive('Trainer', batch_size=batch_size, steps_per_loop=steps_per_loop,
                             eval_batch_size=eval_batch_size, eval_steps=eval_steps,
-                            steps_per_epoch=steps_per_epoch,
-                            max_checkpoints_to_keep=max_checkpoints_to_keep)
-    binding_checks.positive_seconds(seconds_per_loop=seconds_per_loop,
-                                    checkpoint_every_n_seconds=checkpoint_every_n_seconds)
+                            steps_per_epoch=steps_per_epoch)
+    binding_checks.positive_seconds('Trainer', seconds_per_loop=seconds_per_loop)
     # First: a strategy must exist before TensorFlow starts.
     self.replicas = Replicas(None if strategy is None else binding_checks.built(
         strategy, tf.distribute.Strategy, 'Trainer.strategy', '@mirrored_strategy'))
@@ -158,48 +139,30 @@ class Trainer:
     if seed is not None:
       keras.utils.set_random_seed(seed)
       tf.config.experimental.enable_op_determinism()
-
-    if jit_compile and self.replicas.distributed:
-      logging.info('Trainer.jit_compile applies to one device; under %s the replicated steps '
-                   'run as graphs.', type(self.replicas.strategy).__name__)
-    self.jit_compile = jit_compile and not self.replicas.distributed
-    self.shuffle = shuffle
-    self.data_on_device = data_on_device
-    data = data_checks.finite_checked(data) if check_data_finite else data
     with self.replicas.scope():  # Variables created under it are mirrored on every replica.
       # Saved in checkpoints, so a resumed run keeps its shuffle order.
       self.data_seed = tf.Variable(
           seed if seed is not None else random.SystemRandom().randrange(2**31),
           dtype=tf.int64, trainable=False, name='data_seed')
-    self.train_data = self._batched(data(train_split), batch_size, training=True,
-                                    binding='Trainer.batch_size')
-    if self.train_data.steps_per_epoch == 0:
-      raise DataError(f'the {train_split!r} split has fewer examples than one batch of '
-                       f'Trainer.batch_size={batch_size}')
-    self.steps_per_epoch = steps_per_epoch or self.train_data.steps_per_epoch
-    self.val_data = None
-    if val_split is not None:
-      examples = data(val_split)
-      eval_batch_size = eval_batch_size or batch_size
-      if eval_steps is not None:
-        examples = data_lib.first_examples(examples, eval_steps * eval_batch_size)
-      self.val_data = self._batched(examples, eval_batch_size, training=False,
-                                    binding='Trainer.eval_batch_size')
 
+    self.train_data, self.val_data = factory.splits(
+        data, train_split, val_split, batch_size, eval_batch_size or batch_size, eval_steps,
+        check_finite=check_data_finite, replicas=self.replicas, seed=self.data_seed,
+        shuffle=shuffle, on_device=data_on_device)
+    self.xla = xla.choose(jit_compile, self.replicas, self.train_data, self.val_data)
+
+    self.steps_per_epoch = steps_per_epoch or self.train_data.steps_per_epoch
     length = Interval.from_either(('Trainer.train_steps', train_steps),
                                   ('Trainer.train_epochs', train_epochs))
     self.total_steps = length.in_steps(self.steps_per_epoch)
     self.eval_interval = Interval.from_either(
         ('Trainer.eval_every_n_steps', eval_every_n_steps),
         ('Trainer.eval_every_n_epochs', eval_every_n_epochs), required=False)
-    self.checkpoint_interval = Interval.from_either(
-        ('Trainer.checkpoint_every_n_steps', checkpoint_every_n_steps),
-        ('Trainer.checkpoint_every_n_epochs', checkpoint_every_n_epochs), required=False)
-    self.checkpoint_every_n_seconds = checkpoint_every_n_seconds
     self.steps_per_loop = steps_per_loop
     self.seconds_per_loop = seconds_per_loop
-    self.max_checkpoints_to_keep = max_checkpoints_to_keep
     self.check_finite = tuple(check_finite)
+    self.checkpoints = Checkpoints(model_dir, self.steps_per_epoch,
+                                   worker=None if self.is_chief else self.replicas.task_id)
 
     with self.replicas.scope():
       self.model = binding_checks.built(model, keras.Model, 'Trainer.model', '@RegressionModel')
@@ -208,24 +171,11 @@ class Trainer:
       self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps,
                                       batch_size)
       self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    self.summaries.choose_x_axis(length.unit == 'epochs' and (
+        self.eval_interval is None or self.eval_interval.unit == 'epochs'))
     self.loss = loss
     self.metrics = dict(metrics or {})
-    self.summaries.use_epoch_axis(
-        self.summaries.interval.unit == 'epochs' and length.unit == 'epochs' and
-        (self.eval_interval is None or self.eval_interval.unit == 'epochs'))
-    self._iteration_fn: Optional[Iteration] = None
-
-  def _batched(self, examples: data_lib.Examples, batch_size: int, training: bool,
-               binding: str) -> Any:
-    """One split, batched (DistributedData under a strategy; else DeviceData or PipelineData)."""
-    if self.replicas.distributed:
-      return DistributedData(self.replicas, examples, batch_size, training, binding,
-                             shuffle=self.shuffle, on_device=self.data_on_device)
-    if self.data_on_device and is_arrays(examples):
-      return DeviceData(examples, batch_size, training, seed=self.data_seed, shuffle=self.shuffle,
-                        plain_graph=not self.jit_compile)
-    return data_lib.PipelineData(examples, batch_size, training,
-                                 seed=int(self.data_seed.numpy()), shuffle=self.shuffle)
+    self._compiled_loop: Optional[CompiledLoop] = None
 
   # The extension points: override these for a new kind of model.
 
@@ -289,11 +239,12 @@ class Trainer:
     val/ beside the evaluation's scalars. Runs eagerly, once per evaluation.
     """
 
-  # The loop.
+  # The host loop.
 
-  def _train_step_with_learning_rate(self, batch: Any) -> Scalars:
-    learning_rate = self.optimizer.learning_rate  # The rate this step applies.
-    return {**self.train_step(batch), 'learning_rate': learning_rate}
+  @property
+  def is_chief(self) -> bool:
+    """Whether this process writes `model_dir`: a single process does; on a cluster, the chief."""
+    return self.replicas.is_chief
 
   def train(self, on_start: Optional[Callable[[], None]] = None) -> Dict[str, float]:
     """Trains to the end, resuming from the latest checkpoint in `model_dir`.
@@ -304,7 +255,7 @@ class Trainer:
 
     Returns:
       The scalars of the final evaluation (of the final train interval if
-      there is no validation split).
+      there is no validation split); {} if training had finished already.
 
     Raises:
       NonFiniteError: A `check_finite` scalar became NaN or infinite.
@@ -321,31 +272,10 @@ class Trainer:
     finally:
       if lock:
         lock.release()
-      gc.unfreeze()  # What the Iteration froze after tracing (see iteration.py).
-
-  @property
-  def _has_eval_summaries(self) -> bool:  # Entering the writer's context costs 40 us.
-    return type(self).eval_summaries is not Trainer.eval_summaries
-
-  @property
-  def is_chief(self) -> bool:
-    """Whether this process writes `model_dir`: a single process does; on a cluster, the chief."""
-    return self.replicas.is_chief
 
   def _train(self, stop: StopRequests, on_start: Optional[Callable[[], None]]) -> Dict[str, float]:
-    iteration = self._iteration()  # Creates every variable, so restoring can fill them.
-    checkpoints = Checkpoints(
-        self.model_dir, self._checkpoint_items(), self.checkpoint_interval,
-        self.checkpoint_every_n_seconds, self.steps_per_epoch, self.max_checkpoints_to_keep,
-        labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)},
-        worker=None if self.is_chief else self.replicas.task_id)
-    restored = checkpoints.restore_latest()
-    self.summaries.restored()
-    step = int(self.global_step.numpy())
-    self.train_data.seek(step, int(self.data_seed.numpy()))
-    if restored:
-      epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
-      logging.info('Resumed at step %d%s from %s', step, epoch, restored)
+    loop = self.compiled_loop()  # Creates every variable, so restoring can fill them.
+    step = self._restore()
     if step >= self.total_steps:
       logging.info('Training already finished at step %d in %s; nothing to do.',
                    step, self.model_dir)
@@ -354,73 +284,58 @@ class Trainer:
       on_start()
     self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
                         write=self.is_chief)
-
-    sizer = LoopSizer(
-        [period for period in (self.eval_interval and
-                               self.eval_interval.in_steps(self.steps_per_epoch),
-                               checkpoints.period_in_steps()) if period],
-        self.summaries.interval_steps, iteration.spans_intervals,
-        self.total_steps, self.steps_per_loop, self.seconds_per_loop, iteration.max_intervals)
-
-    final: Dict[str, float] = {}
-    first_loop = True
+    eval_every = self.eval_interval and self.eval_interval.in_steps(self.steps_per_epoch)
+    sizer = LoopSizer([period for period in (eval_every, self.checkpoints.period_in_steps())
+                       if period],
+                      self.summaries.interval_steps, loop.spans_intervals, self.total_steps,
+                      self.steps_per_loop, self.seconds_per_loop, MAX_INTERVALS)
+    first_step, final = step, {}
     while step < self.total_steps:
       num_steps = sizer.next(step)
       end = step + num_steps
-      last = end == self.total_steps
-      interval_ends = last or self.summaries.interval.is_due(end, self.steps_per_epoch)
-      evaluate = self.val_data is not None and (last or self._due(self.eval_interval, end))
-      run_hook = (evaluate and self.is_chief and self._has_eval_summaries and
-                  self.summaries.others_new('val', iteration.eval_scalars, end))
-      outcome = iteration(step, num_steps, interval_ends, evaluate,
-                          host_flags=(stop.requested, checkpoints.is_due(end)))
-      for point_step, values in outcome.train_points:
-        self.summaries.log_train(point_step, values)
-      if outcome.train_points:
-        final = dict(zip(self.summaries.train_tags, outcome.train_points[-1][1]))
-      if outcome.bad_step >= 0:
+      evaluate = self.val_data is not None and (end == self.total_steps or (
+          self.eval_interval is not None and self.eval_interval.is_due(end, self.steps_per_epoch)))
+      result = loop(step, num_steps, evaluate, stop=stop.requested,
+                    save=self.checkpoints.is_due(end))
+      final = self.summaries.add_train(result.parts, result.seconds / result.steps, step) or final
+      if result.non_finite:
         self.summaries.flush()  # With the intervals that ended before it.
-        raise NonFiniteError(outcome.bad_step, *outcome.non_finite, checkpoints.latest)
+        raise NonFiniteError(*result.non_finite, self.checkpoints.latest)
+      sizer.measured(num_steps, result.seconds)
+      if step == first_step and self.is_chief:  # The config has been used: it is complete.
+        operative_config.save(self.model_dir, self.summaries, end)
       step = end
-      sizer.measured(num_steps, outcome.seconds)
-      if first_loop and self.is_chief:
-        config.save_operative(self.model_dir, self.summaries, step)
-      first_loop = False
       if evaluate:
-        final = self._after_evaluation(step, outcome.val_values, run_hook)
+        final = self._evaluated(step, result.val_means)
       if self.replicas.multi_worker:  # Workers save and stop together, or wait forever.
-        stop_now, save_now = (bool(flag) for flag in outcome.host_flags)
+        stop_now, save_now = result.stop, result.save
       else:  # Also a signal that came during the call.
-        stop_now, save_now = stop.requested, checkpoints.is_due(step)
-      if last or stop_now or save_now:
-        self.summaries.settle()
-        checkpoints.save(step)
-        self.summaries.flush()
+        stop_now, save_now = stop.requested, self.checkpoints.is_due(step)
+      if step == self.total_steps or stop_now or save_now:
+        self._save(step)
         if stop_now:
           number = stop.signal_number or signal.SIGTERM  # Or the signal came to another worker.
-          raise Interrupted(signal.Signals(number).name, number, step, checkpoints.latest)
+          raise Interrupted(signal.Signals(number).name, number, step, self.checkpoints.latest)
       self.summaries.maybe_flush()
     self.summaries.flush()
     return final
 
-  def _after_evaluation(self, step: int, values: Dict[str, float],
-                        run_hook: bool) -> Dict[str, float]:
-    self.summaries.log_val(step, values)
-    if run_hook:
-      with self.summaries.as_default('val', step):
-        self.eval_summaries()
-    return values
-
-  def _iteration(self) -> Iteration:
-    """The loop's one `tf.function` (built once; building creates every variable)."""
-    if self._iteration_fn is None:
+  def compiled_loop(self) -> CompiledLoop:
+    """The loop's `tf.function`s (built once; building creates every variable)."""
+    if self._compiled_loop is None:
       with self.replicas.scope():
         if self.replicas.distributed:
           self._create_variables()
-        self._iteration_fn = Iteration(
-            self._train_step_with_learning_rate, self.train_data, self.eval_step, self.val_data,
-            self.summaries, self.global_step, self.check_finite, self.jit_compile, self.replicas)
-    return self._iteration_fn
+        self._compiled_loop = CompiledLoop(
+            self._train_step_and_learning_rate, self.train_data, self.eval_step, self.val_data,
+            self.summaries.interval_steps, self.global_step, self.check_finite, self.xla,
+            self.replicas)
+        self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars)
+    return self._compiled_loop
+
+  def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
+    learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.
+    return {**self.train_step(batch), 'learning_rate': learning_rate}
 
   def _create_variables(self) -> None:
     """Builds the model and the optimizer's slots before any replicated step.
@@ -433,8 +348,8 @@ class Trainer:
                       training=False)
     self.optimizer.build(self.model.trainable_variables)
 
-  def _checkpoint_items(self) -> Dict[str, Any]:
-    """Everything a resumed run needs to continue exactly.
+  def _restore(self) -> int:
+    """Restores the latest checkpoint, if any; returns the global step to start from.
 
     `model_variables` lists every variable of the model, because Keras keeps
     some (the state of random seed generators, e.g. of Dropout) out of the
@@ -442,11 +357,31 @@ class Trainer:
     would draw other random numbers. They are listed by position, as layer
     names change with how many models a process has built.
     """
-    return {'model': self.model, 'model_variables': list(self.model.variables),
-            'optimizer': self.optimizer, 'global_step': self.global_step,
-            'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
-            **self.summaries.checkpoint_items()}
+    self.checkpoints.track(
+        {'model': self.model, 'model_variables': list(self.model.variables),
+         'optimizer': self.optimizer, 'global_step': self.global_step,
+         'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
+         **self.summaries.checkpoint_items()},
+        labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)})
+    restored = self.checkpoints.restore_latest()
+    self.summaries.restored()
+    step = int(self.global_step.numpy())
+    self.train_data.seek(step, int(self.data_seed.numpy()))
+    if restored:
+      epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
+      logging.info('Resumed at step %d%s from %s', step, epoch, restored)
+    return step
 
-  def _due(self, interval: Optional[Interval], step: int) -> bool:
-    return interval is not None and interval.is_due(step, self.steps_per_epoch)
+  def _evaluated(self, step: int, means: Dict[str, float]) -> Dict[str, float]:
+    """Writes an evaluation's means, then runs `eval_summaries` (unless its step is on disk)."""
+    self.summaries.add_val(step, means)
+    if self.summaries.hook_is_new('val', step, known_tags=list(means)):
+      with self.summaries.as_default('val', step):
+        self.eval_summaries()
+    return means
 
+  def _save(self, step: int) -> None:
+    """Saves a checkpoint at `step` with the summary interval so far, then flushes."""
+    self.summaries.save()
+    self.checkpoints.save(step)
+    self.summaries.flush()

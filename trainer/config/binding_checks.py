@@ -51,8 +51,8 @@ def writable_model_dir(model_dir: str) -> None:
                       'bind a writable directory') from None
 
 
-def positive(**values: Optional[int]) -> None:
-  """Checks that each given `Trainer.<name>=value` is a whole number >= 1 (or None).
+def positive(owner: str, **values: Optional[int]) -> None:
+  """Checks that each given `<owner>.<name>=value` is a whole number >= 1 (or None).
 
   Raises:
     ConfigError: One is not; the message names it.
@@ -60,11 +60,11 @@ def positive(**values: Optional[int]) -> None:
   for name, value in values.items():
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                               or value < 1):
-      raise ConfigError(f'Trainer.{name} must be a positive whole number, not {value!r}')
+      raise ConfigError(f'{owner}.{name} must be a positive whole number, not {value!r}')
 
 
-def positive_seconds(**values: Optional[float]) -> None:
-  """Checks that each given `Trainer.<name>=value` is a number of seconds > 0 (or None).
+def positive_seconds(owner: str, **values: Optional[float]) -> None:
+  """Checks that each given `<owner>.<name>=value` is a number of seconds > 0 (or None).
 
   Raises:
     ConfigError: One is not; the message names it.
@@ -72,4 +72,4 @@ def positive_seconds(**values: Optional[float]) -> None:
   for name, value in values.items():
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                               or not value > 0):
-      raise ConfigError(f'Trainer.{name} must be a number of seconds > 0, not {value!r}')
+      raise ConfigError(f'{owner}.{name} must be a number of seconds > 0, not {value!r}')

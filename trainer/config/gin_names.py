@@ -13,10 +13,18 @@ from gin import config as gin_config
 _UNKNOWN_CONFIGURABLE = re.compile(r"No configurable matching (?:reference )?'@?([\w.]+?)(?:\(\))?'")
 _UNKNOWN_PARAMETER = re.compile(r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'")
 
+# Bindings that moved, old name -> new name (README, "Renamed bindings").
+RENAMED = {
+    'Trainer.checkpoint_every_n_steps': 'Checkpoints.every_n_steps',
+    'Trainer.checkpoint_every_n_epochs': 'Checkpoints.every_n_epochs',
+    'Trainer.checkpoint_every_n_seconds': 'Checkpoints.every_n_seconds',
+    'Trainer.max_checkpoints_to_keep': 'Checkpoints.max_to_keep',
+}
+
 
 def configurable_names() -> List[str]:
   """Every registered configurable, by its short name and by its full selector."""
-  # gin has no public listing of its registry.
+  # gin has no public listing of its registry (tests/test_config.py guards this use).
   names = set()
   for selector, configurable in gin_config._REGISTRY.items():  # pylint: disable=protected-access
     names.update((selector, configurable.name))
@@ -25,6 +33,7 @@ def configurable_names() -> List[str]:
 
 def parameter_names(selector: str) -> List[str]:
   """The parameters a binding may set on the configurable `selector` ([] if unknown)."""
+  # gin has no public look-up of a configurable (tests/test_config.py guards this use).
   configurable = gin_config._REGISTRY.get_match(selector)  # pylint: disable=protected-access
   if configurable is None:
     return []
@@ -49,6 +58,9 @@ def did_you_mean(gin_message: str) -> str:
   parameter = _UNKNOWN_PARAMETER.search(gin_message)
   if parameter:
     selector, name = parameter.groups()
+    renamed = RENAMED.get(f'{selector.split(".")[-1]}.{name}')
+    if renamed:
+      return f'; it was renamed: bind {renamed} instead'
     known, wrong = parameter_names(selector), name
   else:
     configurable = _UNKNOWN_CONFIGURABLE.search(gin_message)

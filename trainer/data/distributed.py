@@ -19,12 +19,14 @@ from typing import Any, Callable, Dict, Optional
 
 import tensorflow as tf
 
-from trainer import data as data_lib
-from trainer.device_data import DeviceData, is_arrays
-from trainer.distribution import Replicas
+from trainer.data.contract import batches_per_epoch
+from trainer.data.device import DeviceData
+from trainer.data.examples import Examples, is_arrays, num_examples
+from trainer.data.pipeline import IteratorData, input_pipeline
+from trainer.distribute.replicas import Replicas
 
 
-class DistributedData(data_lib.IteratorData):
+class DistributedData(IteratorData):
   """One split, sharded among a strategy's replicas (see the module docstring).
 
   Not `segmented` (see `IteratorData`): besides, a while loop nested in
@@ -35,7 +37,7 @@ class DistributedData(data_lib.IteratorData):
     steps_per_epoch: Global batches per epoch, or None when the size is unknown.
   """
 
-  def __init__(self, replicas: Replicas, examples: data_lib.Examples, global_batch: int,
+  def __init__(self, replicas: Replicas, examples: Examples, global_batch: int,
                training: bool, binding: str, shuffle: bool = True, on_device: bool = True):
     """Prepares the split; training reads nothing before `seek`.
 
@@ -57,12 +59,10 @@ class DistributedData(data_lib.IteratorData):
     if training and on_device and is_arrays(examples):
       with tf.device('/cpu:0'):  # Read by tf.data, on the host.
         self._arrays = DeviceData(examples, global_batch, training=True, shuffle=shuffle)
-    size = data_lib.num_examples(examples)
-    self.steps_per_epoch = None if size is None else (
-        size // global_batch if training else -(-size // global_batch))
+    self.steps_per_epoch = batches_per_epoch(num_examples(examples), global_batch, training)
     self._finite = None if training else self._distribute(
-        lambda: data_lib.input_pipeline(examples, global_batch, training=False))
-    sample = self._global_batches(0, seed=0) if training else data_lib.input_pipeline(
+        lambda: input_pipeline(examples, global_batch, training=False))
+    sample = self._global_batches(0, seed=0) if training else input_pipeline(
         examples, global_batch, training=False)
     per_replica = self._per_replica if training else None
     self.element_spec = tf.nest.map_structure(
@@ -73,7 +73,7 @@ class DistributedData(data_lib.IteratorData):
     """Training's global batches from step `start_step` on, as one device would train on them."""
     if self._arrays is not None:
       return self._arrays.batches_from(start_step, seed)
-    pipeline = data_lib.input_pipeline(self._examples, self._global_batch, training=True,
+    pipeline = input_pipeline(self._examples, self._global_batch, training=True,
                                        seed=seed, shuffle=self._shuffle)
     return pipeline.skip(start_step)
 

@@ -1,45 +1,20 @@
-"""The `tf.data` input pipeline: shuffle, batch, cache, prefetch.
+"""The `tf.data` input pipeline (shuffle, batch, cache, prefetch) and its readers.
 
-A data set builder (e.g. `models.regression_data.synthetic_regression`) returns
-the *unbatched* examples of one split, as arrays or as a `tf.data.Dataset`.
-Arrays are held on the device by default (`trainer.device_data`); a
-`tf.data.Dataset` (or arrays with `Trainer.data_on_device = False`) goes
-through `input_pipeline` and is read by `PipelineData`. Keeping the builder
-and the batching apart lets the Trainer own the batch size, the seed and
-sharding, whatever the data.
+A `tf.data.Dataset` split (or arrays with `Trainer.data_on_device = False`)
+goes through `input_pipeline` and is read by `PipelineData`, through an
+iterator; `IteratorData` is what it shares with `DistributedData`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional
 
 import gin
-import numpy as np
 import tensorflow as tf
 
-Examples = Union[Tuple[np.ndarray, ...], tf.data.Dataset]
+from trainer.data.contract import batches_per_epoch
+from trainer.data.examples import Examples, first_batch, num_examples
 
-
-def num_examples(examples: Examples) -> Optional[int]:
-  """The number of examples in a split, or None when it is not known."""
-  if isinstance(examples, tf.data.Dataset):
-    size = int(examples.cardinality())
-    return size if size >= 0 else None
-  return len(tf.nest.flatten(examples)[0])
-
-
-def first_examples(examples: Examples, n: int) -> Examples:
-  """The first `n` examples of a split."""
-  if isinstance(examples, tf.data.Dataset):
-    return examples.take(n)
-  return tf.nest.map_structure(lambda array: array[:n], examples)
-
-
-def first_batch(examples: Examples, n: int) -> Any:
-  """The first `n` examples of a split as one batch (eagerly)."""
-  if isinstance(examples, tf.data.Dataset):
-    return next(iter(examples.take(n).batch(n)))
-  return tf.nest.map_structure(lambda array: tf.convert_to_tensor(array[:n]), examples)
 
 
 @gin.configurable(denylist=['examples', 'batch_size', 'training', 'seed', 'shuffle'])
@@ -91,7 +66,7 @@ def input_pipeline(examples: Examples,
 
 
 class IteratorData:
-  """Training batches from an iterator, evaluation batches from a finite data set.
+  """Training batches from an iterator, evaluation batches from a finite data set (`Batches`).
 
   What `PipelineData` and `DistributedData` share: the loops read training
   batches with `next` (the iterator knows its position, so there is no
@@ -114,6 +89,11 @@ class IteratorData:
     del start_step
     return tf.constant(0)
 
+  def segment_end(self, step: tf.Tensor) -> tf.Tensor:
+    """In the graph: never; one state serves the whole loop (not `segmented`)."""
+    del step
+    return tf.constant(tf.int64.max)
+
   def next(self, state: tf.Tensor, step: tf.Tensor) -> Any:
     """In the graph: the next batch of the training iterator."""
     del state, step
@@ -131,7 +111,7 @@ class IteratorData:
 
 
 class PipelineData(IteratorData):
-  """One split through `input_pipeline`, read in the graph by the Trainer's loops.
+  """One split through `input_pipeline`, read in the graph by the Trainer's loops (`Batches`).
 
   Training reads one iterator over the repeated data set, whose position
   (shuffle buffer included) is saved in checkpoints; evaluation iterates the
@@ -147,9 +127,7 @@ class PipelineData(IteratorData):
     self.dataset = input_pipeline(examples, batch_size, training, seed=seed, shuffle=shuffle)
     self._examples = examples
     self.element_spec = self.dataset.element_spec
-    size = num_examples(examples)
-    self.steps_per_epoch = None if size is None else (
-        size // batch_size if training else -(-size // batch_size))
+    self.steps_per_epoch = batches_per_epoch(num_examples(examples), batch_size, training)
     self._iterator = iter(self.dataset) if training else None
     self._finite = self.dataset
 

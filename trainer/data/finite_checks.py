@@ -9,17 +9,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from trainer import data as data_lib
+from trainer.data.examples import Examples
 from trainer.errors import DataError
 
 # Elements of a tf.data split read per host call while checking it.
 _CHUNK = 1024
 
 
-def finite_checked(data: Callable[[str], data_lib.Examples]) -> Callable[[str], data_lib.Examples]:
+def finite_checked(data: Callable[[str], Examples]) -> Callable[[str], Examples]:
   """Wraps a data builder so that every split it builds is checked by `check_finite`."""
 
-  def checked(split: str) -> data_lib.Examples:
+  def checked(split: str) -> Examples:
     examples = data(split)
     check_finite(examples, split)
     return examples
@@ -27,7 +27,7 @@ def finite_checked(data: Callable[[str], data_lib.Examples]) -> Callable[[str], 
   return checked
 
 
-def check_finite(examples: data_lib.Examples, split: str) -> None:
+def check_finite(examples: Examples, split: str) -> None:
   """Checks that every float value of a split is finite.
 
   Arrays are checked whole. A `tf.data.Dataset` is read once, in full, on

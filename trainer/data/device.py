@@ -10,19 +10,16 @@ continues with exactly the batch an uninterrupted run would have used.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Union
 
-import numpy as np
 import tensorflow as tf
 
+from trainer.data.contract import Batch, State, batches_per_epoch
 from trainer.errors import DataError
-
-Batch = Any
-State = Any
 
 
 class DeviceData:
-  """One split of array examples on the device, batched in the graph.
+  """One split of array examples on the device, batched in the graph (a `Batches`).
 
   Attributes:
     batch_size: Examples per batch.
@@ -37,8 +34,7 @@ class DeviceData:
   segmented = True
 
   def __init__(self, examples: Any, batch_size: int, training: bool,
-               seed: Union[int, tf.Variable] = 0, shuffle: bool = True,
-               plain_graph: bool = False):
+               seed: Union[int, tf.Variable] = 0, shuffle: bool = True):
     """Puts `examples` on the device.
 
     Args:
@@ -49,12 +45,6 @@ class DeviceData:
       seed: Seed of the per-epoch order; a variable is read at each loop, so
         a value restored from a checkpoint takes effect.
       shuffle: Reorder the examples every epoch while training.
-      plain_graph: The loops run as a plain graph, without XLA, which pays
-        per op and per loop iteration: `fold` is straight-line code instead
-        of a `while` loop, for a split of at most 32 batches (a tutorial
-        epoch ran ~3% faster; XLA ran it ~60% slower), and training draws
-        the orders of several epochs at once (see `_epoch_order`; XLA ran
-        ~1% slower with it).
     """
     self.tensors = tf.nest.map_structure(tf.convert_to_tensor, examples)
     sizes = {int(t.shape[0]) for t in tf.nest.flatten(self.tensors)}
@@ -66,16 +56,7 @@ class DeviceData:
     self.training = training
     self.shuffle = shuffle and training
     self._seed = seed
-    full, remainder = divmod(self.num_examples, batch_size)
-    self._full_batches = full
-    self._remainder = 0 if training else remainder
-    self.steps_per_epoch = full + (1 if self._remainder else 0)
-    self._unrolled = plain_graph and self.steps_per_epoch <= _MOST_UNROLLED_BATCHES
-    # Orders are drawn for this many epochs at once, and kept (see `_epoch_order`).
-    self._epochs_per_draw = max(1, min(_MOST_EPOCHS_PER_DRAW,
-                                       _MOST_KEPT_INDICES // self.num_examples)) if plain_graph else 1
-    self._drawn: Optional[tf.Variable] = None  # [epochs_per_draw, num_examples]
-    self._drawn_key: Optional[tf.Variable] = None  # Their (seed, first epoch).
+    self.steps_per_epoch = batches_per_epoch(self.num_examples, batch_size, training)
 
   @property
   def element_spec(self) -> Any:
@@ -96,8 +77,7 @@ class DeviceData:
     again until it lands inside). Integer ops only, because XLA's stateless
     random generators give other numbers than TensorFlow's kernels for the
     same seed, and compiled and uncompiled runs must see the same order;
-    and no sort, which costs XLA on CPU four times as much (~100 us for a
-    thousand examples, at every epoch).
+    and no sort, which XLA runs several times slower on CPU, at every epoch.
     """
     # uint32 arithmetic wraps around as the hash needs (a little faster under
     # XLA than int64 with masks, and the same orders).
@@ -130,35 +110,6 @@ class DeviceData:
       return tf.range(self.num_examples)
     return self._orders(tf.reshape(epoch, [1]), seed)[0]
 
-  def _epoch_order(self, epoch: tf.Tensor) -> tf.Tensor:
-    """In the graph: `_order(epoch)`, drawn with the orders of the epochs around it.
-
-    A plain graph pays per op, and an order's ~60 small ops cost a tutorial
-    regression epoch ~6%, so there the orders of `_epochs_per_draw` epochs
-    are drawn together, by the same ops on more elements, and kept in a
-    variable; the epochs after the first read theirs.
-    """
-    if not self.shuffle or self._epochs_per_draw == 1:
-      return self._order(epoch, self._seed)
-    if self._drawn is None:
-      with tf.init_scope():  # Created eagerly, once, even while tracing.
-        self._drawn = tf.Variable(tf.zeros([self._epochs_per_draw, self.num_examples], tf.int32),
-                                  trainable=False, name='drawn_orders')
-        self._drawn_key = tf.Variable([-1, -1], dtype=tf.int64, trainable=False,
-                                      name='drawn_orders_key')
-    epoch = tf.cast(epoch, tf.int64)
-    first = epoch - epoch % self._epochs_per_draw
-    key = tf.stack([tf.cast(self._seed, tf.int64), first])
-
-    def draw():
-      orders = self._orders(first + tf.range(self._epochs_per_draw, dtype=tf.int64), self._seed)
-      self._drawn.assign(orders)
-      self._drawn_key.assign(key)
-      return orders
-
-    orders = tf.cond(tf.reduce_all(self._drawn_key == key), self._drawn.read_value, draw)
-    return tf.gather(orders, epoch - first)
-
   def _take(self, indices: tf.Tensor) -> Batch:
     return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
 
@@ -175,7 +126,7 @@ class DeviceData:
     crossing an epoch end starts again there. It holds a second copy of the
     training examples.
     """
-    order = self._epoch_order(step // self.steps_per_epoch)
+    order = self._order(step // self.steps_per_epoch, self._seed)
     batched = [self.steps_per_epoch, self.batch_size]
     return tf.nest.map_structure(lambda t: tf.reshape(t, batched + t.shape[1:].as_list()),
                                  self._take(order[:self.steps_per_epoch * self.batch_size]))
@@ -216,19 +167,15 @@ class DeviceData:
 
   def fold(self, fn: Callable[[State, Batch], State], state: State) -> State:
     """In the graph: `state = fn(state, batch)` over every batch of the split, in order."""
-    for i in range(self._full_batches) if self._unrolled else tf.range(self._full_batches):
+    full_batches, remainder = divmod(self.num_examples, self.batch_size)
+    for i in tf.range(full_batches):
       state = fn(state, self._take(i * self.batch_size + tf.range(self.batch_size)))
-    if self._remainder:
-      state = fn(state, self._take(tf.range(self.num_examples - self._remainder,
-                                            self.num_examples)))
+    if remainder:
+      state = fn(state, self._take(tf.range(self.num_examples - remainder, self.num_examples)))
     return state
 
 
 _GOLDEN = 0x9E3779B9  # Spreads the round numbers over 32 bits.
-# Orders drawn at once: at most this many epochs, and this many indices in all (4 MiB).
-_MOST_EPOCHS_PER_DRAW = 16
-_MOST_KEPT_INDICES = 2**20
-_MOST_UNROLLED_BATCHES = 32  # Bounds the graph of an unrolled evaluation (`plain_graph`).
 
 
 def _uint32(value: int) -> tf.Tensor:
@@ -241,8 +188,3 @@ def _hash32(x: tf.Tensor) -> tf.Tensor:
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _uint32(16)))
     x = x * _uint32(0x45D9F3B)  # Wraps around at 2**32.
   return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _uint32(16)))
-
-
-def is_arrays(examples: Any) -> bool:
-  """Whether a builder returned arrays (rather than a `tf.data.Dataset`)."""
-  return all(isinstance(t, (np.ndarray, tf.Tensor)) for t in tf.nest.flatten(examples))

@@ -8,9 +8,11 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
+import gin
 import tensorflow as tf
 from absl import logging
 
+from trainer.config import binding_checks
 from trainer.errors import CheckpointMismatchError, CheckpointWriteError
 from trainer.intervals import Interval
 
@@ -22,44 +24,65 @@ _VALUE_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
 _UNREADABLE = (tf.errors.OpError, IndexError)
 
 
+@gin.configurable(denylist=['model_dir', 'steps_per_epoch', 'worker'])
 class Checkpoints:
   """The run's `tf.train.CheckpointManager`, its save policy and its restore rules.
 
+  A checkpoint is always saved when training ends, and on SIGTERM/SIGINT;
+  besides, every `every_n_steps` or `every_n_epochs`, and whenever
+  `every_n_seconds` have passed since the last save.
+
   Args:
     model_dir: The run's directory; checkpoints go to `model_dir/checkpoints`.
-    items: What to save, by name (model, optimizer, global step, data
-      position, summary accumulators, ...).
-    every: Save every this interval (steps or epochs), if given.
-    every_n_seconds: Also save when this many seconds passed since the last
-      save, if given.
     steps_per_epoch: For an interval in epochs.
-    max_to_keep: How many recent checkpoints to keep.
-    labels: Readable names of checkpoint keys, shown beside them when a
-      checkpoint does not match (e.g. 'model_variables/0' -> the variable's path).
     worker: None for the chief (or a single process); for another worker of
       a cluster, its index. As TensorFlow's multi-worker rules ask, every
       worker saves, but only the chief into `model_dir`: the others save into
       a scratch directory of their own, removed after each save. Every
       worker restores from `model_dir`.
+    every_n_steps: Save every this many steps ...
+    every_n_epochs: ... or epochs (at most one of the two).
+    every_n_seconds: Also save when this long has passed since the last
+      save; None: only by steps or epochs.
+    max_to_keep: How many recent checkpoints to keep.
   """
 
-  def __init__(self, model_dir: str, items: Dict[str, Any], every: Optional[Interval],
-               every_n_seconds: Optional[float], steps_per_epoch: Optional[int],
-               max_to_keep: int, labels: Optional[Dict[str, str]] = None,
-               worker: Optional[int] = None):
+  def __init__(self, model_dir: str, steps_per_epoch: Optional[int],
+               worker: Optional[int] = None,
+               every_n_steps: Optional[int] = None,
+               every_n_epochs: Optional[int] = None,
+               every_n_seconds: Optional[float] = 600.0,
+               max_to_keep: int = 3):
+    binding_checks.positive('Checkpoints', max_to_keep=max_to_keep)
+    binding_checks.positive_seconds('Checkpoints', every_n_seconds=every_n_seconds)
+    self.every = Interval.from_either(('Checkpoints.every_n_steps', every_n_steps),
+                                      ('Checkpoints.every_n_epochs', every_n_epochs),
+                                      required=False)
+    self.every_n_seconds = every_n_seconds
+    self.max_to_keep = max_to_keep
+    self.steps_per_epoch = steps_per_epoch
+    self.directory = os.path.join(model_dir, CHECKPOINT_DIR)
+    self._scratch = (None if worker is None else
+                     os.path.join(model_dir, f'{WORKER_SCRATCH_PREFIX}{worker}'))
+    self._last_save = time.monotonic()
+
+  def track(self, items: Dict[str, Any], labels: Optional[Dict[str, str]] = None) -> None:
+    """Sets what to save, once every variable exists.
+
+    Args:
+      items: What to save, by name (model, optimizer, global step, data
+        position, summary accumulators, ...).
+      labels: Readable names of checkpoint keys, shown beside them when a
+        checkpoint does not match (e.g. 'model_variables/0' -> the
+        variable's path).
+    """
     self.checkpoint = tf.train.Checkpoint(**items)
     self.labels = labels or {}
-    self.chief_manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
-    self._scratch = None
+    self.chief_manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                                    max_to_keep=self.max_to_keep)
     self.manager = self.chief_manager
-    if worker is not None:
-      self._scratch = os.path.join(model_dir, f'{WORKER_SCRATCH_PREFIX}{worker}')
+    if self._scratch is not None:
       self.manager = tf.train.CheckpointManager(self.checkpoint, self._scratch, max_to_keep=1)
-    self.every = every
-    self.every_n_seconds = every_n_seconds
-    self.steps_per_epoch = steps_per_epoch
-    self._last_save = time.monotonic()
 
   def period_in_steps(self) -> Optional[int]:
     """The step interval loops must end on, if saving by steps or epochs."""
@@ -101,7 +124,7 @@ class Checkpoints:
   @property
   def latest(self) -> Optional[str]:
     """The newest checkpoint in `model_dir`, if any (read afresh: the chief may have saved)."""
-    return tf.train.latest_checkpoint(self.chief_manager.directory)
+    return tf.train.latest_checkpoint(self.directory)
 
   def _remove_partial(self, step: int) -> None:
     """Removes what a failed save of `step` left (TensorFlow's temporary files), if it can."""

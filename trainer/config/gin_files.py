@@ -1,4 +1,4 @@
-"""Reading gin files and bindings the way `main.py` promises; saving what a run used."""
+"""Reading gin files and bindings the way `main.py` promises."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ import tokenize
 from typing import Any, Dict, List, Sequence
 
 import gin
-import tensorflow as tf
 from gin import config_parser
 
-from trainer import gin_names
-from trainer.summary_manager import SummaryManager
+from trainer.config import gin_names
 
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIN_CONFIGS_DIR = os.path.join(PROJECT_DIR, 'gin_configs')
 SEARCH_DIRS = (PROJECT_DIR, GIN_CONFIGS_DIR)
-OPERATIVE_CONFIG = 'operative_config.gin'
 
 
 class _DropGinSearchMisses(logging.Filter):
@@ -197,17 +194,3 @@ def parse(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
     except (SyntaxError, tokenize.TokenError, ValueError) as error:
       raise BadBinding('--gin_param', binding, error) from None
   gin.finalize()
-
-
-def save_operative(model_dir: str, summaries: SummaryManager, step: int) -> None:
-  """Saves the gin config in effect to `model_dir/operative_config.gin`, and as text in train/.
-
-  Args:
-    model_dir: The run's directory.
-    summaries: The run's `SummaryManager`.
-    step: The step reached (the first loop's end: the config has been used).
-  """
-  operative = gin.operative_config_str()
-  with tf.io.gfile.GFile(os.path.join(model_dir, OPERATIVE_CONFIG), 'w') as f:
-    f.write(operative)
-  summaries.write_text('operative_config', gin.markdown(operative), step)

@@ -1,17 +1,12 @@
 """On-device loops: many train steps, or a whole evaluation, per call.
 
-The loops are graph code for the caller's `tf.function` (`compiled` makes
-one, with XLA where it can; the Iteration puts a train loop and an
-evaluation in one). The scalars a step returns are summed in loop-carried
-tensors (not `tf.Variable`s updated per step), so the host does no work per
-step and the loop stays compilable by XLA. Batches come from a
-data object (`DeviceData`, `PipelineData` or `DistributedData`) with
-`start(step)` and `next(state, step) -> batch` for training (with `segmented`, a
-state from `start(step)` holds until `segment_end(step)` only),
-`fold(fn, state)` for evaluation, an `element_spec` and `compilable`
-(whether its batching ops compile with XLA). Under a tf.distribute strategy,
-the step functions given here already run on every replica and combine
-their scalars (`trainer.distribution.Replicas`).
+The loops are graph code for the caller's `tf.function` (`CompiledLoop`
+puts a train loop and an evaluation in one). The scalars a step returns are
+summed in loop-carried tensors (not `tf.Variable`s updated per step), so
+the host does no work per step and the loop stays compilable by XLA.
+Batches come from the data contract (`trainer.data.contract.Batches`).
+Under a tf.distribute strategy, the step functions given here already run
+on every replica and combine their scalars (`Replicas`).
 """
 
 from __future__ import annotations
@@ -19,9 +14,10 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
-from absl import logging
 
+from trainer.data.contract import Batches
 from trainer.errors import DataError
+from trainer.loop.xla import compiled
 
 Scalars = Dict[str, tf.Tensor]
 StepFn = Callable[[Any], Scalars]
@@ -68,27 +64,8 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
   return specs
 
 
-def compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
-             *arg_specs: Any) -> Callable[..., Any]:
-  """`tf.function(fn)`, compiled with XLA if `jit_compile` and XLA can.
-
-  If XLA refuses an op (found now, by lowering `fn` to HLO without running
-  it), a warning says so and `fn` runs as a plain graph.
-  """
-  if not jit_compile:
-    return tf.function(fn)
-  xla = tf.function(fn, jit_compile=True)
-  try:
-    xla.experimental_get_compiler_ir(*arg_specs)(stage='hlo')
-  except ValueError as error:  # What TF raises for an op XLA cannot compile.
-    logging.warning('Trainer.jit_compile: XLA cannot compile the %s (%s); running it '
-                    'without XLA.', what, str(error).splitlines()[0][:300])
-    return tf.function(fn)
-  return xla
-
-
-def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Sequence[str],
-                    jit_compile: bool, interval: Optional[int] = None,
+def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch: Sequence[str],
+                    compile_step: bool, interval: Optional[int] = None,
                     max_parts: int = 1) -> Callable[[tf.Tensor, tf.Tensor], Any]:
   """Builds `loop(start_step, num_steps) -> (part_sums, bad_step)`, to call in a graph.
 
@@ -100,11 +77,10 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
 
   Args:
     step_fn: The train step: batch -> dict of scalar tensors.
-    data: The training batches (see the module docstring).
+    data: The training batches.
     names: The names of the scalars `step_fn` returns (`scalar_specs`).
     watch: The names of the scalars that must stay finite.
-    jit_compile: Compile with XLA: where `data` does not allow the caller to
-      compile the whole loop (`compiled(..., data.compilable)`), the step alone.
+    compile_step: Compile the step alone with XLA (`Xla.STEP`).
     interval: The summary interval in steps, for `segmented` data only;
       None: the caller ends every loop at or before the next boundary.
     max_parts: With `interval`, the most parts a loop has (the caller's
@@ -120,20 +96,15 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
   """
   if interval is not None and not data.segmented:
     raise ValueError('a loop runs across interval boundaries only over segmented data')
-  if jit_compile and not data.compilable:
+  if compile_step:
     step_fn = compiled(step_fn, True, 'train step', data.element_spec)
 
   watched = [list(names).index(name) for name in watch]
-  # Segments are epochs; with an interval of whole epochs every boundary is
-  # a segment's end, and the loop needs no `while` over parts (without XLA
-  # that nesting cost a tutorial epoch ~3.6%).
-  parts_in_segments = interval is not None and interval % data.steps_per_epoch != 0
 
   def running(step, until, sums):
     # A non-finite value makes its sum non-finite from that step on, so the
-    # sums are the watch (a separate loop-carried copy of the watched values
-    # made XLA's loop 80 us slower per call). A tensor `and`: Python's would
-    # become a tf.cond per step.
+    # sums are the watch, with no loop-carried copy of the watched values.
+    # A tensor `and`: Python's would become a tf.cond per step.
     return tf.logical_and(step < until, all_finite(sums))
 
   def all_finite(sums):
@@ -150,18 +121,11 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
       step += 1
     return step, sums
 
-  def record(rows, row, step, sums, ran=None):
-    """Puts the part's sums in its row; at a boundary, starts the next part.
-
-    `ran`: whether the part ran any step, a boolean tensor (None: it did).
-    A part that ran none must not start the next part again at the
-    boundary it began at.
-    """
+  def record(rows, row, step, sums):
+    """Puts the part's sums in its row; at a boundary, starts the next part."""
     rows = tf.tensor_scatter_nd_update(rows, [[row]], [sums])
     # Kept when non-finite, so that the loop stops on them.
     boundary = tf.logical_and(step % interval == 0, all_finite(sums))
-    if ran is not None:
-      boundary = tf.logical_and(boundary, ran)
     return rows, row + tf.cast(boundary, tf.int32), tf.where(boundary, 0.0, sums)
 
   def loop(start_step, num_steps):
@@ -176,26 +140,13 @@ def make_train_loop(step_fn: StepFn, data: Any, names: Sequence[str], watch: Seq
         # Segments (epochs, for DeviceData) keep the data state fixed, so the
         # steps inside one read their batches without a branch per step.
         state, segment_end = data.start(step), tf.minimum(end, data.segment_end(step))
-        if parts_in_segments and interval >= data.steps_per_epoch:
-          # At most one boundary inside a segment: two parts, the second
-          # often empty, and no `while` over parts. Against an interval of
-          # whole epochs (no parts), that `while` cost a 1000-step
-          # `b_regression` call ~1.5% (5% without XLA), two parts ~0.4-1.1% (3.4%).
-          part_end = tf.minimum(segment_end, (step // interval + 1) * interval)
-          step, sums = run_steps(state, part_end, step, sums)
-          rows, row, sums = record(rows, row, step, sums)
-          rest_from = step
-          step, sums = run_steps(state, segment_end, step, sums)
-          rows, row, sums = record(rows, row, step, sums, step > rest_from)
-        elif parts_in_segments:  # Parts: a branch per part, not per step.
+        if interval:  # Parts: a branch per part, not per step.
           while running(step, segment_end, sums):
             part_end = tf.minimum(segment_end, (step // interval + 1) * interval)
             step, sums = run_steps(state, part_end, step, sums)
             rows, row, sums = record(rows, row, step, sums)
         else:
           step, sums = run_steps(state, segment_end, step, sums)
-          if interval:
-            rows, row, sums = record(rows, row, step, sums)
     else:  # One state for the whole loop (an iterator).
       step, sums = run_steps(data.start(step), end, step, sums)
     if not interval:
@@ -223,13 +174,13 @@ def weighted_by_size(step_fn: StepFn) -> Callable[[Any], Tuple[Scalars, tf.Tenso
   return batch_sums
 
 
-def make_eval_loop(batch_sums: Callable[[Any], Tuple[Scalars, tf.Tensor]], data: Any,
+def make_eval_loop(batch_sums: Callable[[Any], Tuple[Scalars, tf.Tensor]], data: Batches,
                    names: Sequence[str]) -> Callable[[], Scalars]:
   """Builds `loop() -> means` evaluating every batch of `data`, to call in a graph.
 
   Args:
     batch_sums: batch -> (weighted sums, examples), see `weighted_by_size`.
-    data: The evaluation batches (see the module docstring).
+    data: The evaluation batches.
     names: The names of the scalars the eval step returns (`scalar_specs`).
 
   Returns:
