@@ -38,10 +38,31 @@ def mirrored_strategy(devices: Optional[Sequence[str]] = None,
 
   Returns:
     The strategy.
+
+  Raises:
+    ConfigError: `devices` names a device this machine does not have.
   """
   if cpu_replicas is not None:
     devices = _split_cpu(cpu_replicas)
+  elif devices is not None:
+    _check_local_devices(devices)
   return tf.distribute.MirroredStrategy(devices)
+
+
+def _check_local_devices(devices: Sequence[str]) -> None:
+  """Refuses names of devices this machine lacks: a strategy on them waits forever."""
+  def kind_and_index(name: str) -> tuple:
+    spec = tf.DeviceSpec.from_string(name)
+    return (spec.device_type or '').upper(), spec.device_index or 0
+
+  present = [device.name for device in tf.config.list_logical_devices()]
+  missing = [name for name in devices
+             if kind_and_index(name) not in {kind_and_index(p) for p in present}]
+  if missing:
+    raise ConfigError(
+        f'mirrored_strategy.devices names {missing}, which this machine does not have; it has '
+        f'{present}. Bind devices it has, or leave mirrored_strategy.devices unbound (every '
+        'local GPU, else the CPU)')
 
 
 @gin.configurable
