@@ -96,11 +96,12 @@ def test_non_finite_step_stops_the_loop_and_keeps_the_parts_before_it(xla, nan_e
   train_x = TRAIN_X.copy()
   train_x[nan_example, 2] = np.nan
   # 'one' is watched first but stays finite: the name is the scalar that went bad.
-  loop, _ = make_loop(train_x=train_x, xla=xla, check_finite=('one', 'loss'), evaluate=False)
+  loop, global_step = make_loop(train_x=train_x, xla=xla, check_finite=('one', 'loss'),
+                                evaluate=False)
   result = loop(start_step=0, num_steps=9, evaluate=False)
   step, name, value = result.non_finite
   assert (step, name) == (bad_step, 'loss') and np.isnan(value)
-  assert result.steps == bad_step
+  assert result.steps == bad_step == int(global_step.numpy())
   assert [end for end, _ in result.parts] == parts
   for end, sums in result.parts:
     np.testing.assert_allclose(sums, [sum(batch_x(s).mean() for s in range(end)), end],

@@ -60,9 +60,10 @@ class DeviceData:
 
   @property
   def element_spec(self) -> Any:
-    """The spec of one (full) batch."""
+    """The spec of one batch: full in training; evaluation's last one may be short."""
+    size = self.batch_size if self.training else None
     return tf.nest.map_structure(
-        lambda t: tf.TensorSpec([self.batch_size] + t.shape[1:].as_list(), t.dtype), self.tensors)
+        lambda t: tf.TensorSpec([size] + t.shape[1:].as_list(), t.dtype), self.tensors)
 
   def checkpoint_items(self) -> Dict[str, Any]:
     """Nothing: the position in the data is the global step."""

@@ -160,7 +160,8 @@ class CompiledLoop:
 
       def run(start_step, num_steps, host_flags):
         part_sums, bad_step = self._train_loop(start_step, num_steps)
-        self._global_step.assign(start_step + num_steps)
+        # The step reached: the bad step's, if one was not finite.
+        self._global_step.assign(tf.where(bad_step >= 0, bad_step, start_step + num_steps))
         val_means = self._eval_loop() if evaluate else {}
         flags = self._replicas.any_worker(tf.cast(host_flags, tf.float32)) > 0
         return {'bad_step': bad_step, 'part_sums': part_sums, 'val_means': val_means,
