@@ -6,6 +6,7 @@ import os
 import time
 
 import gin
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -74,24 +75,36 @@ def test_a_truncated_newest_checkpoint_is_skipped_for_the_one_before(tmp_path, c
              for message in warnings), warnings
 
 
+def dense_model(units):
+  """A model of one Dense layer named 'head' over 2 inputs."""
+  model = keras.Sequential([keras.Input([2]), keras.layers.Dense(units, name='head')],
+                           name='net')
+  model.layers[0].kernel.assign(tf.fill([2, units], 7.0))
+  return model
+
+
 def test_a_checkpoint_of_another_model_is_refused_and_changes_nothing(tmp_path):
-  checkpoints, weights, step = tracked(tmp_path)
-  save_at(checkpoints, weights, step, 5)
+  checkpoints = Checkpoints(str(tmp_path), None, every_n_seconds=None)
+  step = tf.Variable(5, dtype=tf.int64)
+  checkpoints.track({'global_step': step}, model=dense_model(3))
+  checkpoints.save(5)
 
   other = Checkpoints(str(tmp_path), None, every_n_seconds=None)
-  wider = tf.Variable(tf.fill([4], 7.0))
+  wider = dense_model(4)
   extra = tf.Variable(1.0)
   step = tf.Variable(3, dtype=tf.int64)
-  other.track({'weights': wider, 'global_step': step, 'bias': extra},
-              labels={'weights': 'dense/kernel'})
+  other.track({'global_step': step, 'bias': extra}, model=wider)
   with pytest.raises(CheckpointMismatchError) as raised:
     other.restore_latest()
   message = str(raised.value)
-  assert 'ckpt-5' in message and '2 difference(s)' in message
-  assert 'weights (dense/kernel): shape (3,) in the checkpoint, (4,) now' in message
+  assert 'ckpt-5' in message
+  assert '3 difference(s)' in message
+  # Model variables are named by position, with their paths beside them.
+  assert 'model_variables/0 (net/head/kernel): shape (2, 3) in the checkpoint, (2, 4) now' in message
+  assert 'model_variables/1 (net/head/bias): shape (3,) in the checkpoint, (4,) now' in message
   assert 'bias: in the configured run only' in message
   # Nothing was restored, not even the variables that would fit.
-  np.testing.assert_array_equal(wider.numpy(), [7, 7, 7, 7])
+  np.testing.assert_array_equal(wider.layers[0].kernel.numpy(), np.full([2, 4], 7.0))
   assert int(step.numpy()) == 3
 
 

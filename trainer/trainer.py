@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -34,16 +35,12 @@ PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 class Trainer:
   """A custom training loop for a Keras model, configured by gin.
 
-  A run trains for `train_steps` steps or `train_epochs` epochs in on-device
-  loops of up to `steps_per_loop` steps. Each loop ends exactly where an
-  event is due (evaluation, a checkpoint), and the due evaluation runs in
-  the same call. With the data on the device, a loop runs across summary
-  intervals, keeping each one's sums apart, for about `seconds_per_loop`;
-  otherwise summaries end loops too. Rerunning with the same `model_dir`
-  resumes from the latest checkpoint: with a seed, the result is bitwise
-  that of an uninterrupted run. SIGTERM or SIGINT stops the run after the
-  current loop with a checkpoint; a NaN or infinite watched scalar stops it
-  without one. Checkpoints (`Checkpoints.*`) and summaries
+  A run trains in on-device loops, each ending exactly where an event is
+  due (evaluation, a checkpoint); the due evaluation runs in the same call.
+  Rerunning with the same `model_dir` resumes from the latest checkpoint:
+  with a seed, bitwise as if uninterrupted. SIGTERM or SIGINT stops the run
+  after the current loop with a checkpoint; a NaN or infinite watched
+  scalar stops it without one. Checkpoints (`Checkpoints.*`) and summaries
   (`SummaryManager.*`) have bindings of their own.
 
   To train a new kind of model, subclass and override `compute_loss` (and,
@@ -70,12 +67,11 @@ class Trainer:
     eval_every_n_epochs: ... or epochs; with neither, only at the end.
       Training always ends with an evaluation.
     eval_steps: Evaluate on the first this many batches; None: the whole split.
-    steps_per_loop: The most steps one on-device loop runs. Longer loops
-      spread the host's work per call over more steps.
+    steps_per_loop: The most steps one on-device loop runs.
     seconds_per_loop: With the data on the device, a loop runs as many
-      whole summary intervals as fit in about this many seconds at the
-      speed measured so far (at least one, at most 100). Longer loops cost
-      less per step; shorter ones show points and answer a stop sooner.
+      whole summary intervals as fit in about this long (1 to 100); else
+      each interval ends a loop. Longer loops cost less per step, shorter
+      ones show points and answer a stop sooner.
     steps_per_epoch: Steps per epoch; default: training examples //
       batch_size (the last partial batch of an epoch is dropped).
     seed: Seeds Python, numpy, TensorFlow and the shuffle order, and turns
@@ -85,9 +81,7 @@ class Trainer:
     data_on_device: Hold splits that `data` returns as arrays on the device
       and batch them in the graph; False sends them through the `tf.data`
       pipeline, as a `tf.data.Dataset` always is.
-    jit_compile: Compile with XLA (`trainer.loop.xla`): the whole loop with
-      the data on the device, else the train step. An op XLA cannot compile
-      makes the Trainer warn and run without XLA. One device only.
+    jit_compile: Compile with XLA where it can (`trainer.loop.xla`).
     check_finite: Train scalars that must stay finite; the run stops at the
       first step where one is NaN or infinite.
     check_data_finite: Check before training that the train and val splits
@@ -96,8 +90,7 @@ class Trainer:
     val_split: Split name passed to `data` for evaluation; None: no evaluation.
     strategy: A `tf.distribute` strategy factory (`@mirrored_strategy`,
       `@multi_worker_mirrored_strategy`); None: one device. Batch sizes are
-      global: each replica trains on its share of every batch, and the
-      results are those of one device training on the whole batch.
+      global: results are those of one device training on the whole batch.
   """
 
   def __init__(self,
@@ -155,9 +148,10 @@ class Trainer:
     length = Interval.from_either(('Trainer.train_steps', train_steps),
                                   ('Trainer.train_epochs', train_epochs))
     self.total_steps = length.in_steps(self.steps_per_epoch)
-    self.eval_interval = Interval.from_either(
+    eval_interval = Interval.from_either(
         ('Trainer.eval_every_n_steps', eval_every_n_steps),
         ('Trainer.eval_every_n_epochs', eval_every_n_epochs), required=False)
+    self.eval_every = eval_interval.in_steps(self.steps_per_epoch) if eval_interval else None
     self.steps_per_loop = steps_per_loop
     self.seconds_per_loop = seconds_per_loop
     self.check_finite = tuple(check_finite)
@@ -172,7 +166,7 @@ class Trainer:
                                       batch_size)
       self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.summaries.choose_x_axis(length.unit == 'epochs' and (
-        self.eval_interval is None or self.eval_interval.unit == 'epochs'))
+        eval_interval is None or eval_interval.unit == 'epochs'))
     self.loss = loss
     self.metrics = dict(metrics or {})
     self._compiled_loop: Optional[CompiledLoop] = None
@@ -263,15 +257,10 @@ class Trainer:
       ModelDirInUseError: Another process trains in `model_dir`.
       Interrupted: SIGTERM or SIGINT stopped the run (after a checkpoint).
     """
-    lock = ModelDirLock(self.model_dir) if self.is_chief else None  # The chief holds model_dir.
-    if lock:
-      lock.acquire()
-    try:
-      with StopRequests() as stop:
-        return self._train(stop, on_start if lock else None)
-    finally:
-      if lock:
-        lock.release()
+    # The chief holds model_dir while it trains.
+    lock = ModelDirLock(self.model_dir) if self.is_chief else contextlib.nullcontext()
+    with lock, StopRequests() as stop:
+      return self._train(stop, on_start if self.is_chief else None)
 
   def _train(self, stop: StopRequests, on_start: Optional[Callable[[], None]]) -> Dict[str, float]:
     loop = self.compiled_loop()  # Creates every variable, so restoring can fill them.
@@ -284,8 +273,7 @@ class Trainer:
       on_start()
     self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
                         write=self.is_chief)
-    eval_every = self.eval_interval and self.eval_interval.in_steps(self.steps_per_epoch)
-    sizer = LoopSizer([period for period in (eval_every, self.checkpoints.period_in_steps())
+    sizer = LoopSizer([period for period in (self.eval_every, self.checkpoints.period_in_steps())
                        if period],
                       self.summaries.interval_steps, loop.spans_intervals, self.total_steps,
                       self.steps_per_loop, self.seconds_per_loop, MAX_INTERVALS)
@@ -293,8 +281,8 @@ class Trainer:
     while step < self.total_steps:
       num_steps = sizer.next(step)
       end = step + num_steps
-      evaluate = self.val_data is not None and (end == self.total_steps or (
-          self.eval_interval is not None and self.eval_interval.is_due(end, self.steps_per_epoch)))
+      evaluate = self.val_data is not None and (
+          end == self.total_steps or bool(self.eval_every and end % self.eval_every == 0))
       result = loop(step, num_steps, evaluate, stop=stop.requested,
                     save=self.checkpoints.is_due(end))
       final = self.summaries.add_train(result.parts, result.seconds / result.steps, step) or final
@@ -324,8 +312,10 @@ class Trainer:
     """The loop's `tf.function`s (built once; building creates every variable)."""
     if self._compiled_loop is None:
       with self.replicas.scope():
-        if self.replicas.distributed:
-          self._create_variables()
+        if self.replicas.distributed:  # A replicated step cannot create variables: build them.
+          self.compute_loss(self.train_data.take(self.batch_size // self.replicas.num_replicas),
+                            training=False)  # Inference: changes nothing.
+          self.optimizer.build(self.model.trainable_variables)
         self._compiled_loop = CompiledLoop(
             self._train_step_and_learning_rate, self.train_data, self.eval_step, self.val_data,
             self.summaries.interval_steps, self.global_step, self.check_finite, self.xla,
@@ -337,32 +327,12 @@ class Trainer:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.
     return {**self.train_step(batch), 'learning_rate': learning_rate}
 
-  def _create_variables(self) -> None:
-    """Builds the model and the optimizer's slots before any replicated step.
-
-    A strategy cannot create variables inside a replicated step, so the
-    model runs once eagerly on a few examples (in inference mode, changing
-    nothing) and the optimizer builds its slots for the model's weights.
-    """
-    self.compute_loss(self.train_data.take(self.batch_size // self.replicas.num_replicas),
-                      training=False)
-    self.optimizer.build(self.model.trainable_variables)
-
   def _restore(self) -> int:
-    """Restores the latest checkpoint, if any; returns the global step to start from.
-
-    `model_variables` lists every variable of the model, because Keras keeps
-    some (the state of random seed generators, e.g. of Dropout) out of the
-    model's TensorFlow checkpoint dependencies; without them a resumed run
-    would draw other random numbers. They are listed by position, as layer
-    names change with how many models a process has built.
-    """
+    """Restores the latest checkpoint, if any; returns the global step to start from."""
     self.checkpoints.track(
-        {'model': self.model, 'model_variables': list(self.model.variables),
-         'optimizer': self.optimizer, 'global_step': self.global_step,
+        {'optimizer': self.optimizer, 'global_step': self.global_step,
          'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
-         **self.summaries.checkpoint_items()},
-        labels={f'model_variables/{i}': v.path for i, v in enumerate(self.model.variables)})
+         **self.summaries.checkpoint_items()}, model=self.model)
     restored = self.checkpoints.restore_latest()
     self.summaries.restored()
     step = int(self.global_step.numpy())

@@ -9,6 +9,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 import gin
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -66,18 +67,25 @@ class Checkpoints:
                      os.path.join(model_dir, f'{WORKER_SCRATCH_PREFIX}{worker}'))
     self._last_save = time.monotonic()
 
-  def track(self, items: Dict[str, Any], labels: Optional[Dict[str, str]] = None) -> None:
+  def track(self, items: Dict[str, Any], model: Optional[keras.Model] = None) -> None:
     """Sets what to save, once every variable exists.
 
     Args:
-      items: What to save, by name (model, optimizer, global step, data
-        position, summary accumulators, ...).
-      labels: Readable names of checkpoint keys, shown beside them when a
-        checkpoint does not match (e.g. 'model_variables/0' -> the
-        variable's path).
+      items: What to save, by name (optimizer, global step, data position,
+        summary accumulators, ...).
+      model: The model, saved as 'model' and also as 'model_variables', a
+        list of every variable it has: Keras keeps some (the state of
+        random seed generators, e.g. of Dropout) out of the model's
+        checkpoint dependencies, and without them a resumed run would draw
+        other random numbers. They are listed by position, as layer names
+        change with how many models a process has built; a mismatch shows
+        each one's path beside its position.
     """
+    self.labels: Dict[str, str] = {}
+    if model is not None:
+      items = {'model': model, 'model_variables': list(model.variables), **items}
+      self.labels = {f'model_variables/{i}': v.path for i, v in enumerate(model.variables)}
     self.checkpoint = tf.train.Checkpoint(**items)
-    self.labels = labels or {}
     self.chief_manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
                                                     max_to_keep=self.max_to_keep)
     self.manager = self.chief_manager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from typing import IO, Optional
+from typing import Any, IO, Optional
 
 from trainer.errors import ModelDirInUseError
 
@@ -55,3 +55,10 @@ class ModelDirLock:
       fcntl.flock(self._file, fcntl.LOCK_UN)
       self._file.close()
       self._file = None
+
+  def __enter__(self) -> 'ModelDirLock':
+    self.acquire()
+    return self
+
+  def __exit__(self, *exc_info: Any) -> None:
+    self.release()
