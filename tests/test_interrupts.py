@@ -1,5 +1,6 @@
-"""A write error while saving, and Ctrl-C in every phase: a clear stop, nothing corrupt."""
+"""A write error while saving, and Ctrl-C in every phase: a prompt, clear stop, nothing corrupt."""
 
+import json
 import os
 import random
 import re
@@ -13,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import MAIN, ROOT, run_main
+from tests.test_distribute import free_ports
 from tests.test_resume import tensorboard_steps, vae_args
 
 # Checkpoints of ~4 MB, saved every 20 steps, over a run far longer than the test.
@@ -159,3 +161,31 @@ def test_ctrl_c_twice_while_saving_leaves_no_corrupt_checkpoint(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.search(r'Resumed at step \d+', result.stderr)
   assert_checkpoints_complete(tmp_path)
+
+
+def test_ctrl_c_ends_a_run_tensorflow_holds_waiting_for_another_worker(tmp_path):
+  # Worker 1 never starts: building the strategy waits for it inside TensorFlow,
+  # which holds the interpreter, so no Python handler can run.
+  cluster = {'worker': [f'127.0.0.1:{port}' for port in free_ports(2)]}
+  tf_config = json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': 0}})
+  process = subprocess.Popen(
+      [sys.executable, MAIN, '--gin_file=regression.gin',
+       f"--gin_param=Trainer.model_dir='{tmp_path}'",
+       '--gin_param=Trainer.strategy=@multi_worker_mirrored_strategy'],
+      cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+      env={**os.environ, 'TF_CONFIG': tf_config})
+  lines = []
+  for line in process.stderr:
+    lines.append(line)
+    if '/job:worker/replica:0/task:1' in line:  # TensorFlow waits for worker 1.
+      break
+  time.sleep(2)
+  process.send_signal(signal.SIGINT)
+  try:
+    returncode = process.wait(timeout=60)  # The watchdog's 10 s, and margin.
+  finally:
+    process.kill()
+  stderr = ''.join(lines) + process.stderr.read()
+  assert returncode == -signal.SIGKILL, stderr[-3000:]
+  assert 'error: SIGINT did not stop the run within 10 s' in stderr
+  assert 'Rerun the same command to resume from the last checkpoint' in stderr
