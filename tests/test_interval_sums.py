@@ -48,9 +48,16 @@ def test_interval_so_far_survives_a_checkpoint_round_trip(tmp_path):
 
   after = IntervalSums(['a', 'b'])
   tf.train.Checkpoint(**after.checkpoint_items()).read(path).assert_consumed()
-  after.restore()
+  assert after.restore(steps=2)
   after.add(*parts[1])
   assert after.end() == uninterrupted.end()
+
+  # Other scalars (gradient statistics turned on), or another interval
+  # length: the checkpoint still fits, and the interval starts afresh.
+  for names, steps in ((['a', 'b', 'c'], 2), (['a', 'b'], 5)):
+    other = IntervalSums(names)
+    tf.train.Checkpoint(**other.checkpoint_items()).read(path).assert_consumed()
+    assert not other.restore(steps=steps) and other.steps == 0
 
 
 def test_reopened_writer_writes_only_points_past_each_tags_mark(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Mapping, Sequence
 
 import tensorflow as tf
@@ -15,7 +16,10 @@ class IntervalSums:
   time of the call. An interval is one part or several (of consecutive
   loops); its point holds each scalar's mean over its steps, and its
   throughput. The interval so far is saved with checkpoints, so a run
-  resumed mid-interval writes the same means as an uninterrupted one.
+  resumed mid-interval writes the same means as an uninterrupted one. It
+  is saved as text (JSON, exact for floats) in one string variable, so a
+  run resumed with other summary settings (more scalars, another interval)
+  still fits its checkpoint; its interval then starts afresh.
 
   Args:
     names: The scalars the train step returns, in the loop's order.
@@ -27,11 +31,7 @@ class IntervalSums:
     self._steps = 0
     self._seconds = 0.0
     # Written only before a checkpoint and read only after a restore (see `save`).
-    self._saved_sums = tf.Variable(tf.zeros([len(self.names)], tf.float64), trainable=False,
-                                   name='interval_sums')
-    self._saved_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='interval_steps')
-    self._saved_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                      name='interval_seconds')
+    self._saved = tf.Variable('', dtype=tf.string, trainable=False, name='interval_so_far')
 
   def add(self, sums: Sequence[float], steps: int, seconds: float) -> None:
     """Adds one part: each scalar's sum over its `steps` steps, and their time."""
@@ -51,18 +51,33 @@ class IntervalSums:
     self._steps, self._seconds = 0, 0.0
     return means
 
+  @property
+  def steps(self) -> int:
+    """The steps the interval holds so far."""
+    return self._steps
+
   def checkpoint_items(self) -> Mapping[str, Any]:
-    """The variables a checkpoint saves the interval so far in."""
-    return {'sums': self._saved_sums, 'steps': self._saved_steps, 'seconds': self._saved_seconds}
+    """The variable a checkpoint saves the interval so far in."""
+    return {'interval_so_far': self._saved}
 
   def save(self) -> None:
-    """Copies the interval so far into its variables, before a checkpoint."""
-    self._saved_sums.assign(self._sums)
-    self._saved_steps.assign(self._steps)
-    self._saved_seconds.assign(self._seconds)
+    """Copies the interval so far into its variable, before a checkpoint."""
+    self._saved.assign(json.dumps({'names': self.names, 'sums': self._sums,
+                                   'steps': self._steps, 'seconds': self._seconds}))
 
-  def restore(self) -> None:
-    """Takes the interval so far from its variables, after a checkpoint is restored."""
-    self._sums = self._saved_sums.numpy().tolist()
-    self._steps = int(self._saved_steps.numpy())
-    self._seconds = float(self._saved_seconds.numpy())
+  def restore(self, steps: int) -> bool:
+    """Takes the interval so far from its variable, after a checkpoint is restored.
+
+    Args:
+      steps: How many steps the current interval holds at the restored step.
+
+    Returns:
+      Whether the saved interval is this one: False (the interval then
+      starts empty) when nothing was saved, or the scalars or the
+      interval's length changed since.
+    """
+    saved = json.loads(self._saved.numpy().decode() or 'null')
+    if not saved or saved['names'] != self.names or saved['steps'] != steps:
+      return False
+    self._sums, self._steps, self._seconds = saved['sums'], saved['steps'], saved['seconds']
+    return True
