@@ -3,10 +3,12 @@
 Example:
   python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
 
-Exit codes: 0 done; 1 an error (`error: ...` on stderr); 2 a command-line
-mistake (an unknown flag, a stray argument, a --gin_file or --gin_param gin
-cannot use); 130 or 143 stopped by SIGINT or SIGTERM. With --verbosity=1
-(or more) an error also prints its traceback.
+Exit codes: 0 done (or --help); 2 a mistake in the command or the
+configuration (an unknown flag, a --gin_file or --gin_param gin cannot use,
+a required binding not given, a value out of range); 1 another error (data,
+checkpoints, a NaN loss); 130 or 143 stopped by SIGINT or SIGTERM. Errors are
+one `error: ...` line on stderr; with --verbosity=1 (or more) also the
+traceback.
 """
 
 import signal
@@ -15,6 +17,9 @@ from types import FrameType
 from typing import List, NoReturn, Optional
 
 SIGINT_EXIT = 128 + signal.SIGINT  # The shell's convention for "ended by a signal".
+# How long a run may take to stop by itself after SIGINT or SIGTERM: finish its
+# loop and save. Past it, the process ends anyway (trainer/run/stop_signals.py).
+STOP_GRACE_SECONDS = 10.0
 
 
 def _exit_on_sigint(signal_number: int, frame: Optional[FrameType]) -> NoReturn:
@@ -26,7 +31,7 @@ def _exit_on_sigint(signal_number: int, frame: Optional[FrameType]) -> NoReturn:
 
 
 # Before the slow imports (TensorFlow takes seconds), so Ctrl-C then is no traceback.
-# The Trainer's own handler takes over while it trains (trainer/stop_signals.py).
+# The Trainer's own handler takes over while it trains (trainer/run/stop_signals.py).
 signal.signal(signal.SIGINT, _exit_on_sigint)
 
 # pylint: disable=wrong-import-position
@@ -41,9 +46,13 @@ import models  # pylint: disable=unused-import  (registers the models with gin)
 from trainer.config import gin_files
 from trainer import errors
 from trainer import experiment
+from trainer.run import stop_signals
 from trainer.run.command_line import CommandLine
 
+stop_signals.stop_within(STOP_GRACE_SECONDS)
+
 FLAGS = flags.FLAGS
+HELP_FLAGS = ('help', 'helpshort', 'helpfull', 'helpxml', '?')
 flags.DEFINE_multi_string(
     'gin_file', [],
     'A .gin file to apply; repeat the flag for several, applied in order. A bare '
@@ -52,6 +61,10 @@ flags.DEFINE_multi_string(
     'gin_param', [],
     "A gin binding such as 'Trainer.train_steps=500'; repeatable. Applied after "
     'all --gin_file flags, in order, so the last one wins.')
+flags.DEFINE_bool(
+    'strict_bindings', False,
+    'Refuse (exit 2) bindings of configurables the run never calls, such as adam.* '
+    'with Trainer.optimizer=@sgd, instead of warning about them.')
 
 
 def _fail(message: str, exit_code: int) -> NoReturn:
@@ -68,21 +81,32 @@ def _parse_flags(argv: List[str]) -> List[str]:
     remaining = FLAGS(argv)
   except flags.Error as error:
     _fail(f'{error}; see --helpfull', 2)
+  except SystemExit as done:  # absl exits with 1 after printing the help it was asked for.
+    sys.exit(0 if _asks_for_help(argv) else done.code)
   if len(remaining) > 1:
     _fail(f'unexpected arguments: {" ".join(remaining[1:])}; every setting is a --gin_file or '
           'a --gin_param', 2)
   return remaining
 
 
+def _asks_for_help(argv: List[str]) -> bool:
+  return any(arg.lstrip('-').split('=')[0] in HELP_FLAGS for arg in argv[1:]
+             if arg.startswith('-'))
+
+
 def main(argv):
   del argv  # Checked by _parse_flags.
+  if not FLAGS.gin_file and not FLAGS.gin_param:
+    _fail('nothing to run: give a --gin_file, e.g. python main.py --gin_file=regression.gin '
+          '(see --help)', 2)
   try:
     gin_files.parse(FLAGS.gin_file, FLAGS.gin_param)
   except gin_files.BadConfig as error:
     _fail(str(error), 2)  # A usage error (the shell's convention).
   try:
     experiment.run_experiment(
-        command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param))
+        command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param),
+        strict_bindings=FLAGS.strict_bindings)
   except errors.Interrupted as stop:
     logging.warning('%s', errors.user_message(stop))
     sys.exit(128 + stop.signal_number)
@@ -90,8 +114,15 @@ def main(argv):
     print('stopped at once by a second SIGINT. Rerun the same command to resume from the last '
           'checkpoint.', file=sys.stderr)
     sys.exit(SIGINT_EXIT)
+  except errors.ConfigError as error:
+    _fail(errors.user_message(error), 2)
   except errors.TrainerError as error:
     _fail(errors.user_message(error), 1)
+  except RuntimeError as error:
+    missing = gin_files.missing_bindings(error)
+    if missing is None:
+      raise
+    _fail(missing, 2)
   except tf.errors.UnavailableError as error:  # A cluster's worker stopped or is unreachable.
     reason = str(error).strip().splitlines()[0][:300]
     _fail(f'another worker of the cluster stopped or cannot be reached ({reason}); see its log, '

@@ -90,7 +90,68 @@ def test_an_unknown_name_is_named_with_the_closest_known_one(trained, tmp_path, 
   assert_clean_failure(run_on(trained, args), culprit, *words, exit_code=2)
 
 
-# 4: values (exit 1).
+@pytest.mark.parametrize('args, words', [
+    ([], ['nothing to run', '--gin_file=regression.gin']),
+    (['--gin_file=base.gin'], ['Trainer.model_dir, Trainer.model, Trainer.data must be bound',
+                               '--gin_param=\'Trainer.model_dir="runs/my_run"\'']),
+    ([*REGRESSION, '--gin_param=adam.learning_rte=3e-3'],
+     ["'adam' doesn't have a parameter named 'learning_rte'", "did you mean 'learning_rate'"]),
+    ([*REGRESSION, '--gin_param=Trainer.model_dir=runs/x'],
+     ['a string needs quotes', 'Trainer.model_dir="runs/x"']),
+    ([*REGRESSION, '--strict_bindings', '--gin_param=Trainer.optimizer=@sgd'],
+     ['bindings the run never uses: adam.learning_rate', 'never calls adam']),
+])
+def test_a_configuration_mistake_is_one_line_with_the_fix(trained, args, words):
+  # Without a model_dir (nothing to write to), or on the trained one (which stays as it was).
+  result = run_main(args) if args in ([], ['--gin_file=base.gin']) else run_on(trained, args)
+  assert_clean_failure(result, *words, exit_code=2)
+
+
+def test_help_exits_0():
+  result = run_main(['--help'])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '--gin_file' in result.stdout and '--[no]strict_bindings' in result.stdout
+
+
+def test_nan_without_a_checkpoint_names_step_0_and_the_bound_optimizers_clipping(tmp_path):
+  result = run_main([*REGRESSION, f"--gin_param=Trainer.model_dir='{tmp_path}'",
+                     '--gin_param=Trainer.optimizer=@sgd', '--gin_param=sgd.learning_rate=1e6'])
+  error = assert_clean_failure(result, 'at step', 'stopped without saving it',
+                               'No checkpoint was saved before it, so a rerun starts from step 0',
+                               "--gin_param='sgd.global_clipnorm=1.0'")
+  assert 'adam' not in error
+  # regression.gin's adam.learning_rate does nothing with @sgd: a warning says so.
+  assert 'bindings the run never uses: adam.learning_rate' in result.stderr
+  assert not (tmp_path / 'checkpoints' / 'checkpoint').exists()
+
+
+BAD_STEP = """
+import gin
+import tensorflow as tf
+import trainer
+
+
+@gin.configurable
+class PerExampleLoss(trainer.Trainer):
+  def compute_loss(self, batch, training):
+    inputs, targets = batch
+    return tf.square(self.model(inputs, training=training) - targets)[:, 0], {}
+"""
+
+
+def test_a_loss_that_is_not_a_scalar_is_named(trained, tmp_path):
+  (tmp_path / 'bad_step.py').write_text(BAD_STEP)
+  gin_file = tmp_path / 'bad.gin'
+  gin_file.write_text("import bad_step\ninclude 'regression.gin'\n"
+                      'main.trainer_class = @PerExampleLoss\n')
+  before = snapshot(trained)
+  result = run_main([f'--gin_file={gin_file}', f"--gin_param=Trainer.model_dir='{trained}'"],
+                    env={'PYTHONPATH': str(tmp_path)})
+  assert snapshot(trained) == before
+  assert_clean_failure(result, "train_step returned 'loss' with shape (32,)", 'tf.reduce_mean')
+
+
+# 4: values (exit 2, as every configuration mistake).
 
 @pytest.mark.parametrize('bindings, words', [
     (["Trainer.batch_size='32'"], ['Trainer.batch_size', 'positive whole number', "'32'"]),
@@ -107,7 +168,7 @@ def test_an_unknown_name_is_named_with_the_closest_known_one(trained, tmp_path, 
 ])
 def test_a_value_of_the_wrong_type_or_out_of_range_names_the_binding(trained, bindings, words):
   result = run_on(trained, [*REGRESSION, *[f'--gin_param={b}' for b in bindings]])
-  assert_clean_failure(result, *words)
+  assert_clean_failure(result, *words, exit_code=2)
 
 
 # 5: model_dir.
@@ -118,7 +179,7 @@ def test_a_model_dir_that_cannot_be_created(tmp_path):
   result = run_main(['--gin_file=regression.gin',
                      f"--gin_param=Trainer.model_dir='{blocker / 'run'}'"])
   assert_clean_failure(result, 'Trainer.model_dir', str(blocker / 'run'), 'cannot be created',
-                       'writable directory')
+                       'writable directory', exit_code=2)
   assert blocker.read_text() == 'not a directory'
 
 

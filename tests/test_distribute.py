@@ -134,7 +134,7 @@ def test_mirrored_nan_stops_with_the_last_good_checkpoint(tmp_path):
 def test_a_global_batch_that_does_not_split_among_replicas_is_refused(mirrored):
   before = snapshot(mirrored)
   result = run_main(args(mirrored, *MIRRORED, '--gin_param=Trainer.batch_size=33'))
-  assert result.returncode == 1
+  assert result.returncode == 2
   assert 'Traceback' not in result.stderr
   assert re.search(r'error: Trainer.batch_size=33 is the global batch and must split evenly '
                    r'among the 2 replicas; bind a multiple of 2', result.stderr), \
@@ -209,7 +209,7 @@ def test_a_tf_config_without_this_task_is_refused(tmp_path):
   tf_config = json.dumps({'cluster': {'worker': ['127.0.0.1:1']},
                           'task': {'type': 'worker', 'index': 3}})
   result = run_main(args(tmp_path, *MULTI_WORKER), env={'TF_CONFIG': tf_config})
-  assert result.returncode == 1
+  assert result.returncode == 2
   assert 'Traceback' not in result.stderr
   assert re.search(r'error: TF_CONFIG=.* does not name a cluster with this task in it '
                    r'\(IndexError: .*\); set it to JSON such as \{"cluster"', result.stderr), \
@@ -237,7 +237,8 @@ def test_a_worker_that_fails_stops_the_other_with_one_line(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, 'TF_CONFIG': tf_config}))
   stderrs = [worker.communicate(timeout=300)[1] for worker in workers]
-  assert [worker.returncode for worker in workers] == [1, 1], stderrs[0][-2000:]
+  # Worker 1's is a configuration mistake (2); worker 0 lost its peer (1).
+  assert [worker.returncode for worker in workers] == [1, 2], stderrs[0][-2000:]
   for stderr in stderrs:
     assert 'Traceback' not in stderr, stderr[-3000:]
   assert re.search(r'error: Trainer.model_dir .* cannot be created or written', stderrs[1])

@@ -144,7 +144,7 @@ def failing(tmp_path_factory):
 def test_a_failed_run_is_reported_and_the_others_finish(failing):
   root, result = failing
   assert result.returncode == 1
-  assert 'batch_size=0: FAILED with exit code 1' in result.stdout
+  assert 'batch_size=0: FAILED with exit code 2' in result.stdout
   [reported] = [line for line in result.stdout.splitlines()
                 if line.startswith('batch_size=0 failed: ')]
   assert reported.endswith('Trainer.batch_size must be a positive whole number, not 0')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 
 class TrainerError(Exception):
@@ -17,19 +17,35 @@ class DataError(TrainerError):
   """A data set is missing, unreadable, or does not fit the model."""
 
 
+class ModelError(TrainerError):
+  """A model's step returns what the Trainer cannot log (not a dict of scalars)."""
+
+
 def user_message(error: BaseException) -> str:
   """The error's message without the lines gin appends about where it was raised."""
   return str(error).split('\n  In call to configurable')[0]
 
 
 class NonFiniteError(TrainerError):
-  """A watched scalar became NaN or infinite."""
+  """A watched scalar became NaN or infinite.
 
-  def __init__(self, step: int, tag: str, value: float, checkpoint: str):
-    super().__init__(
-        f'{tag} is {value} at step {step}; stopped without saving it. The last good '
-        f'checkpoint is {checkpoint or "none (none was saved yet)"}. Lower the learning rate '
-        'or clip gradients (e.g. adam.global_clipnorm = 1.0), then rerun to resume from it.')
+  Args:
+    step: The step at which it did.
+    tag: The scalar.
+    value: Its value there.
+    checkpoint: The last checkpoint saved before it, if any.
+    clipping: The binding that clips the optimizer's gradients
+      (e.g. 'sgd.global_clipnorm').
+  """
+
+  def __init__(self, step: int, tag: str, value: float, checkpoint: Optional[str],
+               clipping: str):
+    advice = (f"lower the learning rate or clip gradients (e.g. --gin_param='{clipping}=1.0')")
+    if checkpoint:
+      then = f'The last good checkpoint is {checkpoint}. To resume from it, {advice}, and rerun.'
+    else:
+      then = f'No checkpoint was saved before it, so a rerun starts from step 0: {advice} first.'
+    super().__init__(f'{tag} is {value} at step {step}; stopped without saving it. {then}')
     self.step = step
     self.tag = tag
 

@@ -32,8 +32,12 @@ def built(factory: Any, kind: type, binding: str, example: str) -> Any:
   return built
 
 
-def writable_model_dir(model_dir: str) -> None:
+def writable_model_dir(model_dir: str) -> str:
   """Creates `model_dir` if needed and checks that files can be written in it.
+
+  Returns:
+    Its absolute path (a URL such as gs://... as it is), which every
+    message of the run names.
 
   Raises:
     ConfigError: It cannot be created or written; the message says why.
@@ -49,6 +53,7 @@ def writable_model_dir(model_dir: str) -> None:
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     raise ConfigError(f'Trainer.model_dir {model_dir!r} cannot be created or written ({reason}); '
                       'bind a writable directory') from None
+  return model_dir if '://' in model_dir else os.path.abspath(model_dir)
 
 
 def positive(owner: str, **values: Optional[int]) -> None:

@@ -41,7 +41,7 @@ class BadBinding(BadConfig):
   """
 
   def __init__(self, flag: str, binding: str, error: Exception):
-    super().__init__(f'{flag}={binding!r}: {_reason(error)}')
+    super().__init__(f'{flag}={binding!r}: {_reason(error, binding)}')
 
 
 class BadGinFile(BadConfig):
@@ -63,8 +63,15 @@ class BadGinFile(BadConfig):
     super().__init__(f'--gin_file={gin_file!r}: {where}{reason}')
 
 
-def _reason(error: Exception) -> str:
-  """gin's error in one line, with a close name for an unknown one."""
+def _reason(error: Exception, binding: str | None = None) -> str:
+  """gin's error in one line, with a close name for an unknown one.
+
+  Args:
+    error: What gin raised.
+    binding: The binding that raised it, when given on its own (a flag).
+  """
+  if isinstance(error, SyntaxError) and error.msg.startswith(_UNREADABLE_VALUE):
+    return _quote_it(binding or (error.text or '').strip())
   if isinstance(error, SyntaxError):
     where = f' (column {error.offset + 1})' if error.offset is not None else ''
     return error.msg + where
@@ -72,8 +79,24 @@ def _reason(error: Exception) -> str:
     return f'{error.args[0]}: unclosed bracket or quote?'
   # gin's later lines say where, which the flag or _location tells already.
   first = str(error).split('\n')[0]
+  # An allowlisted configurable (a Keras optimizer) says it in its own words.
+  first = re.sub(r"doesn't include kwarg '(\w+)' in its allowlist",
+                 r"doesn't have a parameter named '\1'", first)
   suggestion = gin_names.did_you_mean(first)
   return first.rstrip('.') + suggestion if suggestion else first
+
+
+# How gin's parser says a value is not a literal, a reference or a macro.
+_UNREADABLE_VALUE = ('malformed node or string', 'Unable to parse value')
+
+
+def _quote_it(binding: str) -> str:
+  """The advice for a value gin cannot read: most often, a string without quotes."""
+  key, equals, value = binding.partition('=')
+  quoted = f'{key.strip()}="{value.strip()}"' if equals and value.strip() else (
+      'Trainer.model_dir="runs/my_run"')
+  return (f'gin cannot read this value; a string needs quotes, e.g. {quoted} (on the command '
+          f"line: --gin_param='{quoted}'), and a configurable an @ (@adam)")
 
 
 def _location(error: Exception) -> str:
@@ -194,3 +217,24 @@ def parse(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
     except (SyntaxError, tokenize.TokenError, ValueError) as error:
       raise BadBinding('--gin_param', binding, error) from None
   gin.finalize()
+
+
+_MISSING = re.compile(r'Required bindings for `([\w.]+)` not provided in config: \[([^\]]*)\]')
+
+
+def missing_bindings(error: RuntimeError) -> str | None:
+  """The advice for gin's error about required bindings not given, or None for another error.
+
+  gin raises it (a RuntimeError) when it calls a configurable, e.g. the
+  Trainer without `model_dir`.
+  """
+  found = _MISSING.search(str(error))
+  if found is None:
+    return None
+  selector = found.group(1).split('.')[-1]
+  names = [f'{selector}.{name}' for name in re.findall(r"'(\w+)'", found.group(2))]
+  example = ('Trainer.model_dir="runs/my_run"' if 'Trainer.model_dir' in names
+             else f'{names[0]}=...')
+  return (f'{", ".join(names)} must be bound: bind {"it" if len(names) == 1 else "them"} in a '
+          f"--gin_file or with --gin_param, e.g. --gin_param='{example}'")
+

@@ -17,7 +17,7 @@ layer); use it on your own models.
 """
 
 import inspect
-from typing import Optional, TypeVar
+from typing import List, Optional, TypeVar
 
 import gin
 import keras
@@ -74,8 +74,28 @@ _LOSSES_AND_METRICS = {
     'binary_accuracy': keras.metrics.binary_accuracy,
 }
 
-for _module, _table in (('keras.optimizers', _OPTIMIZERS),
-                        ('keras.optimizers.schedules', _SCHEDULES),
+
+
+def _named_parameters(cls: type) -> List[str]:
+  """The parameters `cls.__init__` names (not `**kwargs`)."""
+  parameters = inspect.signature(cls.__init__).parameters.values()
+  return [p.name for p in parameters
+          if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+for _name, _cls in _OPTIMIZERS.items():
+  # Optimizers take **kwargs, so gin would accept any name and Keras refuse it
+  # when the run starts; the allowlist makes gin refuse a misspelt one at once.
+  gin.external_configurable(_cls, name=_name, module='keras.optimizers',
+                            allowlist=_named_parameters(_cls))
+for _module, _table in (('keras.optimizers.schedules', _SCHEDULES),
                         ('keras.losses', _LOSSES_AND_METRICS)):
   for _name, _fn in _table.items():
     gin.external_configurable(_fn, name=_name, module=_module)
+
+
+def clipping_binding(optimizer: keras.optimizers.Optimizer) -> str:
+  """The binding that clips `optimizer`'s gradients, e.g. 'sgd.global_clipnorm'."""
+  name = next((name for name, cls in _OPTIMIZERS.items() if type(optimizer) is cls), None)
+  return f'{name or type(optimizer).__name__}.global_clipnorm'
+

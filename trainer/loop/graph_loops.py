@@ -11,12 +11,13 @@ on every replica and combine their scalars (`Replicas`).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from trainer.data.contract import Batches
-from trainer.errors import DataError
+from trainer.errors import DataError, ModelError
 from trainer.loop.xla import compiled
 
 Scalars = Dict[str, tf.Tensor]
@@ -40,28 +41,41 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
   Raises:
     DataError: The step fails on batches of this spec (Keras raises a
       ValueError when a batch does not fit the model).
-    TypeError: The step does not return a dict of scalar tensors.
+    ModelError: The step does not return a dict of scalar tensors.
   """
   try:
     outputs = tf.function(step_fn).get_concrete_function(element_spec).structured_outputs
   except ValueError as error:
     shapes = tf.nest.map_structure(lambda spec: f'{spec.dtype.name}{spec.shape}', element_spec)
-    # The last line: above it, AutoGraph lists where in the user's code it happened.
-    reason = [line.strip() for line in str(error).splitlines() if line.strip()][-1].rstrip('.')
-    raise DataError(f'{what} fails on batches of {shapes}: {reason}. Check that the data '
-                    '(Trainer.data) fits the model (Trainer.model).') from error
+    raise DataError(f'{what} fails on batches of {shapes}: {_reason(error)}. Check that the '
+                    'data (Trainer.data) fits the model (Trainer.model).') from error
   if not isinstance(outputs, dict) or not outputs:
-    raise TypeError(f'{what} must return a non-empty dict of scalar tensors, '
-                    f'got {type(outputs).__name__}')
+    raise ModelError(f'{what} must return a non-empty dict of scalar tensors, '
+                     f'got {type(outputs).__name__}')
   specs = {}
   for name, tensor in outputs.items():
     if not isinstance(tensor, tf.Tensor) or tensor.shape.rank != 0:
       shape = getattr(tensor, 'shape', type(tensor).__name__)
-      raise TypeError(f"{what} returned {name!r} with shape {shape}; every value "
-                      'it returns is logged as a scalar, so reduce it first '
-                      '(e.g. tf.reduce_mean)')
+      raise ModelError(f"{what} returned {name!r} with shape {shape}; every value "
+                       'it returns is logged as a scalar, so reduce it first '
+                       '(e.g. tf.reduce_mean)')
     specs[name] = tf.TensorSpec([], tensor.dtype)
   return specs
+
+
+def _reason(error: ValueError) -> str:
+  """The one line of a tracing error that says what is wrong.
+
+  AutoGraph lists where in the user's code it happened; Keras then names
+  the call, gives the reason (the layer, the expected and given shapes)
+  and lists the call's arguments.
+  """
+  lines = [line.strip() for line in re.sub(r'\x1b\[[0-9;]*m', '', str(error)).splitlines()
+           if line.strip()]
+  for index, line in enumerate(lines[:-1]):
+    if 'Exception encountered when calling' in line:
+      return lines[index + 1].rstrip('.')
+  return lines[-1].rstrip('.')
 
 
 def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch: Sequence[str],
