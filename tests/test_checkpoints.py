@@ -129,6 +129,17 @@ def test_a_save_is_due_once_every_n_seconds_have_passed(tmp_path):
   assert not checkpoints.is_due(8)  # The clock starts again at each save.
 
 
+def test_saves_by_time_wait_50_times_the_last_save(tmp_path):
+  checkpoints, weights, step = tracked(tmp_path, Checkpoints(str(tmp_path), None,
+                                                              every_n_seconds=1e-6))
+  began = time.monotonic()
+  save_at(checkpoints, weights, step, 3)
+  took = time.monotonic() - began
+  assert not checkpoints.is_due(4)  # A save costs at most ~2% of the time between saves.
+  time.sleep(50 * took + 0.01)
+  assert checkpoints.is_due(4)
+
+
 def test_gin_bindings_set_the_period_and_how_many_are_kept(tmp_path):
   gin.parse_config(['Checkpoints.every_n_steps = 4', 'Checkpoints.max_to_keep = 2',
                     'Checkpoints.every_n_seconds = None'])

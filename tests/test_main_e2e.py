@@ -60,6 +60,8 @@ def test_console_shows_one_progress_line_per_interval(run):
   assert len(lines) == 20
   assert 'step 31/620 | epoch 1/20 | loss=' in lines[0]
   assert 'steps/s' in lines[-1] and 'step 620/620' in lines[-1]
+  # The first loop's time holds its compilation: no ETA from it.
+  assert lines[0].endswith('| ETA ?') and lines[-1].endswith('| ETA 0:00:00')
 
 
 def run_files(model_dir):

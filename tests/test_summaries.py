@@ -209,3 +209,17 @@ def test_operative_config_is_saved_and_logged_as_text(tmp_path):
   assert "Trainer.model = @RegressionModel" in saved
   [(step, text)] = read_texts(tmp_path / 'train')['operative_config']
   assert step == 1 and 'Trainer.train_epochs = 1' in text
+
+
+def test_a_run_resumes_with_other_summary_settings(tmp_path):
+  by_steps = ('Trainer.train_epochs = None', 'SummaryManager.every_n_epochs = None')
+  train_regression(tmp_path, *by_steps, 'Trainer.train_steps = 62',
+                   'SummaryManager.every_n_steps = 31')
+  # Gradient statistics add train scalars, a shorter interval moves the boundaries:
+  # neither is another model, so the run resumes.
+  run = train_regression(tmp_path, *by_steps, 'Trainer.train_steps = 93',
+                         'SummaryManager.every_n_steps = 10', 'SummaryManager.gradient_stats = True')
+  assert int(run.global_step.numpy()) == 93
+  scalars = read_scalars(tmp_path / 'train')
+  assert [step for step, _ in scalars['loss']] == [31, 62, 70, 80, 90, 93]
+  assert [step for step, _ in scalars['gradients/global_norm']] == [70, 80, 90, 93]

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer.config import binding_checks
+from trainer.config import binding_checks, keras_configurables
 from trainer.data import factory
 from trainer.data.examples import Examples
 from trainer.distribute.replicas import Replicas, replicas_in_sync
@@ -123,11 +123,12 @@ class Trainer:
                             eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                             steps_per_epoch=steps_per_epoch)
     binding_checks.positive_seconds('Trainer', seconds_per_loop=seconds_per_loop)
-    # First: a strategy must exist before TensorFlow starts.
+    # First: a strategy must exist before TensorFlow starts, and a cluster's
+    # workers must all join it before any of them may fail.
     self.replicas = Replicas(None if strategy is None else binding_checks.built(
         strategy, tf.distribute.Strategy, 'Trainer.strategy', '@mirrored_strategy'))
-    self.model_dir = model_dir
-    binding_checks.writable_model_dir(model_dir)  # Before any work.
+    self.model_dir = binding_checks.writable_model_dir(model_dir)  # Before any work.
+    logging.info('model_dir: %s', self.model_dir)
     self.batch_size = batch_size
     if seed is not None:
       keras.utils.set_random_seed(seed)
@@ -155,14 +156,14 @@ class Trainer:
     self.steps_per_loop = steps_per_loop
     self.seconds_per_loop = seconds_per_loop
     self.check_finite = tuple(check_finite)
-    self.checkpoints = Checkpoints(model_dir, self.steps_per_epoch,
+    self.checkpoints = Checkpoints(self.model_dir, self.steps_per_epoch,
                                    worker=None if self.is_chief else self.replicas.task_id)
 
     with self.replicas.scope():
       self.model = binding_checks.built(model, keras.Model, 'Trainer.model', '@RegressionModel')
       self.optimizer = binding_checks.built(optimizer, keras.optimizers.Optimizer,
                                             'Trainer.optimizer', '@adam')
-      self.summaries = SummaryManager(model_dir, self.steps_per_epoch, self.total_steps,
+      self.summaries = SummaryManager(self.model_dir, self.steps_per_epoch, self.total_steps,
                                       batch_size)
       self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.summaries.choose_x_axis(length.unit == 'epochs' and (
@@ -285,10 +286,12 @@ class Trainer:
           end == self.total_steps or bool(self.eval_every and end % self.eval_every == 0))
       result = loop(step, num_steps, evaluate, stop=stop.requested,
                     save=self.checkpoints.is_due(end))
-      final = self.summaries.add_train(result.parts, result.seconds / result.steps, step) or final
+      final = self.summaries.add_train(result.parts, result.seconds / result.steps, step,
+                                       steady=not result.first_call) or final
       if result.non_finite:
         self.summaries.flush()  # With the intervals that ended before it.
-        raise NonFiniteError(*result.non_finite, self.checkpoints.latest)
+        raise NonFiniteError(*result.non_finite, self.checkpoints.latest,
+                             keras_configurables.clipping_binding(self.optimizer))
       sizer.measured(num_steps, result.seconds)
       if step == first_step and self.is_chief:  # The config has been used: it is complete.
         operative_config.save(self.model_dir, self.summaries, end)
@@ -320,7 +323,8 @@ class Trainer:
             self._train_step_and_learning_rate, self.train_data, self.eval_step, self.val_data,
             self.summaries.interval_steps, self.global_step, self.check_finite, self.xla,
             self.replicas)
-        self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars)
+      # Outside the scope: the interval's state is the host's, one copy, not mirrored.
+      self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars)
     return self._compiled_loop
 
   def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
@@ -334,12 +338,14 @@ class Trainer:
          'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
          **self.summaries.checkpoint_items()}, model=self.model)
     restored = self.checkpoints.restore_latest()
-    self.summaries.restored()
     step = int(self.global_step.numpy())
+    self.summaries.restored(step)
     self.train_data.seek(step, int(self.data_seed.numpy()))
     if restored:
       epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
       logging.info('Resumed at step %d%s from %s', step, epoch, restored)
+    else:
+      logging.info('Starting at step 0: no checkpoint in %s yet.', self.checkpoints.directory)
     return step
 
   def _evaluated(self, step: int, means: Dict[str, float]) -> Dict[str, float]:

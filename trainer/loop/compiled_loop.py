@@ -36,6 +36,8 @@ class LoopResult(NamedTuple):
     save: Whether any worker found a checkpoint due after this loop.
     steps: The train steps the call ran (up to a non-finite one).
     seconds: The host's time of the call.
+    first_call: Whether this was its function's first call, whose time
+      includes tracing and compiling it.
   """
   parts: List[Tuple[int, List[float]]]
   non_finite: Optional[Tuple[int, str, float]]
@@ -44,6 +46,7 @@ class LoopResult(NamedTuple):
   save: bool
   steps: int
   seconds: float
+  first_call: bool
 
 
 class CompiledLoop:
@@ -126,6 +129,7 @@ class CompiledLoop:
     Returns:
       The result.
     """
+    first_call = evaluate not in self._functions
     function = self.function(evaluate)
     began = time.perf_counter()
     out = function(tf.constant(start_step, tf.int64), tf.constant(num_steps, tf.int64),
@@ -146,7 +150,8 @@ class CompiledLoop:
       steps = bad_step - start_step
     val_means = {name: float(value) for name, value in out['val_means'].items()}
     stop_any, save_any = out['host_flags'].tolist()
-    return LoopResult(parts, non_finite, val_means, stop_any, save_any, steps, seconds)
+    return LoopResult(parts, non_finite, val_means, stop_any, save_any, steps, seconds,
+                      first_call)
 
   def function(self, evaluate: bool) -> Callable[..., Any]:
     """The loop's `tf.function`, with or without the evaluation (built at its first use).
@@ -169,5 +174,7 @@ class CompiledLoop:
 
       specs = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64),
                tf.TensorSpec([2], tf.bool))
-      self._functions[evaluate] = compiled(run, self._xla is Xla.LOOP, 'loop', *specs)
+      # Its concrete function: the call skips matching arguments to traces.
+      self._functions[evaluate] = compiled(run, self._xla is Xla.LOOP, 'loop',
+                                           *specs).get_concrete_function(*specs)
     return self._functions[evaluate]

@@ -19,6 +19,8 @@ from trainer.intervals import Interval
 
 CHECKPOINT_DIR = 'checkpoints'
 WORKER_SCRATCH_PREFIX = '.worker_checkpoints_'
+# A save by time waits at least this many times the last save's duration.
+SAVE_TIME_FACTOR = 50
 _VALUE_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
 # What reading a truncated or corrupt checkpoint raises (IndexError: "Read less
 # bytes than requested", from TensorFlow's checkpoint reader).
@@ -31,7 +33,10 @@ class Checkpoints:
 
   A checkpoint is always saved when training ends, and on SIGTERM/SIGINT;
   besides, every `every_n_steps` or `every_n_epochs`, and whenever
-  `every_n_seconds` have passed since the last save.
+  `every_n_seconds` have passed since the last save. The default of a few
+  seconds keeps what a crash loses small even in a short run; it stretches
+  to 50 times the last save's duration when that is longer, so saving a
+  large model costs at most about 2% of the run.
 
   Args:
     model_dir: The run's directory; checkpoints go to `model_dir/checkpoints`.
@@ -43,8 +48,9 @@ class Checkpoints:
       worker restores from `model_dir`.
     every_n_steps: Save every this many steps ...
     every_n_epochs: ... or epochs (at most one of the two).
-    every_n_seconds: Also save when this long has passed since the last
-      save; None: only by steps or epochs.
+    every_n_seconds: Also save when this long (or 50 times the last save's
+      duration) has passed since the last save; None: only by steps or
+      epochs.
     max_to_keep: How many recent checkpoints to keep.
   """
 
@@ -52,7 +58,7 @@ class Checkpoints:
                worker: Optional[int] = None,
                every_n_steps: Optional[int] = None,
                every_n_epochs: Optional[int] = None,
-               every_n_seconds: Optional[float] = 600.0,
+               every_n_seconds: Optional[float] = 10.0,
                max_to_keep: int = 3):
     binding_checks.positive('Checkpoints', max_to_keep=max_to_keep)
     binding_checks.positive_seconds('Checkpoints', every_n_seconds=every_n_seconds)
@@ -66,6 +72,7 @@ class Checkpoints:
     self._scratch = (None if worker is None else
                      os.path.join(model_dir, f'{WORKER_SCRATCH_PREFIX}{worker}'))
     self._last_save = time.monotonic()
+    self._save_seconds = 0.0
 
   def track(self, items: Dict[str, Any], model: Optional[keras.Model] = None) -> None:
     """Sets what to save, once every variable exists.
@@ -100,8 +107,8 @@ class Checkpoints:
     """Whether a loop ending at `step` should be followed by a save."""
     if self.every and self.every.is_due(step, self.steps_per_epoch):
       return True
-    return (self.every_n_seconds is not None and
-            time.monotonic() - self._last_save >= self.every_n_seconds)
+    return (self.every_n_seconds is not None and time.monotonic() - self._last_save >= max(
+        self.every_n_seconds, SAVE_TIME_FACTOR * self._save_seconds))
 
   def save(self, step: int) -> str:
     """Saves `ckpt-<step>` and returns its path.
@@ -111,6 +118,7 @@ class Checkpoints:
         previous checkpoint is untouched (TensorFlow writes a new one under
         temporary names, and lists it only once it is complete).
     """
+    began = time.monotonic()
     try:
       path = self.manager.save(checkpoint_number=step)
       if self._scratch is not None:
@@ -127,6 +135,7 @@ class Checkpoints:
           f'({_op_reason(error)}); {kept}. Free disk space or fix permissions, then rerun to '
           'resume from it.') from None
     self._last_save = time.monotonic()
+    self._save_seconds = self._last_save - began
     return path
 
   @property

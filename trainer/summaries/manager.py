@@ -102,6 +102,7 @@ class SummaryManager:
     # Per split; None where this process writes nothing (not a cluster's chief).
     self._writers: Dict[str, Optional[SplitWriter]] = {}
     self._last_flush = time.monotonic()
+    self._steady_seconds_per_step: Optional[float] = None  # For the ETA.
 
   def choose_x_axis(self, schedule_in_epochs: bool) -> None:
     """Settles the x-axis, once the Trainer knows its schedule.
@@ -147,8 +148,8 @@ class SummaryManager:
         self._writers[split] = (SplitWriter(os.path.join(self.model_dir, split)) if write
                                 else None)
 
-  def add_train(self, parts: Sequence[Part], seconds_per_step: float,
-                start_step: int) -> Dict[str, float]:
+  def add_train(self, parts: Sequence[Part], seconds_per_step: float, start_step: int,
+                steady: bool = True) -> Dict[str, float]:
     """Adds a loop's parts to their intervals; writes and logs each interval they end.
 
     A part ends its interval where it ends on a summary boundary or at the
@@ -158,11 +159,15 @@ class SummaryManager:
       parts: The loop's parts, in order.
       seconds_per_step: The host's time of the loop's call, per step.
       start_step: The global step before the first part.
+      steady: Whether the call ran at the run's steady speed (it did not
+        compile anything); only such calls set the console's ETA.
 
     Returns:
       The values of the last point written (empty if none was).
     """
     values: Dict[str, float] = {}
+    if steady:
+      self._steady_seconds_per_step = seconds_per_step
     for end, sums in parts:
       steps = end - start_step
       self.train_sums.add(sums, steps, seconds_per_step * steps)
@@ -172,7 +177,8 @@ class SummaryManager:
         values['examples_per_second'] = values['steps_per_second'] * self.batch_size
         self._write('train', end, values)
         if self.log_progress:
-          logging.info('%s', progress.line(end, self.total_steps, self.steps_per_epoch, values))
+          logging.info('%s', progress.line(end, self.total_steps, self.steps_per_epoch, values,
+                                           self._steady_seconds_per_step))
     return values
 
   def add_val(self, step: int, means: Dict[str, float]) -> None:
@@ -217,9 +223,16 @@ class SummaryManager:
     """Before a checkpoint: keeps the interval so far in its variables."""
     self.train_sums.save()
 
-  def restored(self) -> None:
-    """After a checkpoint is restored: the interval so far is the saved one."""
-    self.train_sums.restore()
+  def restored(self, step: int) -> None:
+    """After a checkpoint of global step `step` is restored: the interval so far is the saved one.
+
+    If the summary settings changed since (other scalars, another interval),
+    the interval starts at `step` instead, and says so.
+    """
+    in_interval = step % self.interval_steps
+    if not self.train_sums.restore(in_interval) and in_interval:
+      logging.info('The summary settings changed since the checkpoint: the interval in progress '
+                   'restarts at step %d (its point averages the steps from there).', step)
 
   def maybe_flush(self) -> None:
     """Flushes if `flush_every_n_seconds` have passed since the last flush."""

@@ -15,7 +15,7 @@ def scalars_text(values: Dict[str, float]) -> str:
 
 
 def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
-         values: Dict[str, float]) -> str:
+         values: Dict[str, float], seconds_per_step: Optional[float]) -> str:
   """E.g. `step 620/1550 | epoch 20/50 | loss=0.0123 mae=0.0891 | 5120 steps/s | ETA 0:00:01`.
 
   Args:
@@ -23,6 +23,8 @@ def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
     total_steps: The step training ends at.
     steps_per_epoch: Steps per epoch, or None when unknown.
     values: The interval's scalars, including `steps_per_second`.
+    seconds_per_step: The run's steady speed, for the ETA: not that of a
+      call that compiled (None until there is one; the ETA is then '?').
 
   Returns:
     The line.
@@ -31,8 +33,8 @@ def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
   if steps_per_epoch:
     parts.append(f'epoch {step / steps_per_epoch:.4g}/{total_steps / steps_per_epoch:.4g}')
   parts.append(scalars_text(values))
-  rate = values['steps_per_second']
-  parts.append(f'{rate:.4g} steps/s')
-  eta = datetime.timedelta(seconds=round((total_steps - step) / rate)) if rate > 0 else '?'
+  parts.append(f"{values['steps_per_second']:.4g} steps/s")
+  eta = ('?' if seconds_per_step is None else
+         datetime.timedelta(seconds=round((total_steps - step) * seconds_per_step)))
   parts.append(f'ETA {eta}')
   return ' | '.join(parts)

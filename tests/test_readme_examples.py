@@ -1,0 +1,91 @@
+"""README.md's commands, run as written, in order, in a fresh working directory.
+
+Each `python main.py` (and `python -m trainer.sweep`) command of the README
+runs once, from an empty directory standing for a fresh clone's, so every
+relative `runs/...` model_dir starts empty. A command must train to the end
+or, where the README says it refuses (devices this machine lacks, a data
+file it lacks), stop with its one `error:` line.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import MAIN, ROOT, read_scalars
+
+# What the README says these commands do on a machine without GPUs or MNIST.
+REFUSED = {
+    'runs/two_gpus': ['mirrored_strategy.devices', '/gpu:0', 'this machine does not have'],
+    'runs/vae_mnist': ['npz_images', '/data/mnist.npz', 'no file at'],
+}
+
+
+def readme_commands():
+  """The README's training commands: continuation lines joined, comments cut."""
+  with open(os.path.join(ROOT, 'README.md')) as readme:
+    text = readme.read().replace('\\\n', ' ')
+  commands = []
+  for line in text.splitlines():
+    if line.strip().startswith(('python main.py ', 'python -m trainer.sweep ')):
+      commands.append(shlex.split(line.strip(), comments=True))
+  return commands
+
+
+def model_dir_of(words):
+  """The command's model_dir as written (main.py's, or the sweep's root)."""
+  for word in words:
+    found = re.match(r"--(?:gin_param=Trainer\.model_dir=\"(.+)\"|root=(.+))$", word)
+    if found:
+      return found.group(1) or found.group(2)
+  gin_file = next(word.split('=', 1)[1] for word in words if word.startswith('--gin_file='))
+  return {'regression.gin': 'runs/regression', 'vae.gin': 'runs/vae'}[gin_file]
+
+
+COMMANDS = [words for words in readme_commands()
+            if not any(word.startswith('--gin_param=Trainer.model_dir="/shared/')
+                       for word in words)]  # A cluster of two hosts.
+
+
+def test_every_command_has_its_own_model_dir():
+  assert len(COMMANDS) >= 10
+  model_dirs = [model_dir_of(words) for words in COMMANDS]
+  assert len(set(model_dirs)) == len(model_dirs), model_dirs
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  return tmp_path_factory.mktemp('fresh_clone')
+
+
+@pytest.mark.parametrize('words', COMMANDS, ids=[model_dir_of(words) for words in COMMANDS])
+def test_readme_command_runs_as_written(workdir, words):
+  argv = ([sys.executable, MAIN, *words[2:]] if words[1] == 'main.py'
+          else [sys.executable, *words[1:]])
+  env = {**os.environ, 'PYTHONPATH': ROOT}  # What `source .venv/bin/activate` gives the sweep.
+  result = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=600,
+                          check=False, env=env)
+  model_dir = model_dir_of(words)
+  if model_dir in REFUSED:
+    assert result.returncode in (1, 2), result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
+    assert len(errors) == 1 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for word in REFUSED[model_dir]:
+      assert word in errors[0], errors[0]
+    return
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr and 'nothing to do' not in result.stderr
+  runs = ([workdir / model_dir] if words[1] == 'main.py' else
+          [path for path in (workdir / model_dir).iterdir() if path.is_dir()])
+  assert runs
+  for run in runs:
+    assert (run / 'checkpoints' / 'checkpoint').exists(), run
+    assert read_scalars(run / 'val')['loss'], run
+    # The first and last lines of the run say where it is, in full.
+    log = result.stderr if words[1] == 'main.py' else (run / 'main.log').read_text()
+    assert f'model_dir: {run}' in log and f'Results in {run}' in log
+  if '--gin_param=VAETrainer.beta=4.0' in words:  # The KL warm-up ends within the run.
+    assert read_scalars(workdir / model_dir / 'train')['kl_weight'][-1][1] == 4.0
