@@ -88,3 +88,44 @@ def snapshot(directory) -> Dict[str, bytes]:
   root = pathlib.Path(directory)
   return {str(path.relative_to(root)): path.read_bytes()
           for path in sorted(root.rglob('*')) if path.is_file()}
+
+
+class FileProgress:
+  """Prints a line as each test file finishes: its tests, failures and seconds.
+
+  pytest names each file as it starts only when one process runs the tests;
+  with several (pytest-xdist, as `pyproject.toml` asks) it prints dots, so
+  this says which files are done.
+  """
+
+  def __init__(self, config: pytest.Config):
+    self._config = config
+    self._expected: Dict[str, int] = {}
+    self._done: Dict[str, int] = {}
+    self._failed: Dict[str, int] = {}
+    self._seconds: Dict[str, float] = {}
+
+  def pytest_xdist_node_collection_finished(self, node, ids: Sequence[str]) -> None:
+    del node
+    if not self._expected:  # Every process collects the same tests.
+      for test_id in ids:
+        path = test_id.split('::')[0]
+        self._expected[path] = self._expected.get(path, 0) + 1
+
+  def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    path = report.nodeid.split('::')[0]
+    self._seconds[path] = self._seconds.get(path, 0.0) + report.duration
+    self._failed[path] = self._failed.get(path, 0) + int(report.failed)
+    if report.when == 'teardown':
+      self._done[path] = self._done.get(path, 0) + 1
+      if self._done[path] == self._expected.get(path):
+        reporter = self._config.pluginmanager.get_plugin('terminalreporter')
+        reporter.write('\n')  # After the dots of the tests so far.
+        reporter.write_line(f'{path}: {self._done[path]} tests, {self._failed[path]} failed, '
+                            f'{self._seconds[path]:.0f} s')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+  if config.pluginmanager.hasplugin('xdist') and config.getoption('numprocesses', None) and (
+      not hasattr(config, 'workerinput')):  # The controller, not a worker.
+    config.pluginmanager.register(FileProgress(config), 'file_progress')

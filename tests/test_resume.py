@@ -60,9 +60,8 @@ def baseline(tmp_path_factory):
   return model_dir
 
 
-@pytest.mark.parametrize('seed', [1, 2])
-def test_sigkill_twice_then_resume_equals_an_uninterrupted_run(baseline, tmp_path, seed):
-  kill_at = sorted(random.Random(seed).sample(range(60, 540), 2))
+def test_sigkill_twice_then_resume_equals_an_uninterrupted_run(baseline, tmp_path):
+  kill_at = sorted(random.Random(1).sample(range(60, 540), 2))
   for step in kill_at:
     returncode, _ = start_and_signal(vae_args(tmp_path), signal.SIGKILL, after_step=step)
     assert returncode == -signal.SIGKILL, 'the run ended before it could be killed'
