@@ -13,7 +13,8 @@ import tensorflow as tf
 
 import trainer
 from tests.conftest import train_regression
-from trainer.errors import NonFiniteError
+from trainer.config import gin_files
+from trainer.errors import ConfigError, NonFiniteError
 from trainer.summaries.event_files import read_scalars, read_texts
 
 
@@ -223,3 +224,10 @@ def test_a_run_resumes_with_other_summary_settings(tmp_path):
   scalars = read_scalars(tmp_path / 'train')
   assert [step for step, _ in scalars['loss']] == [31, 62, 70, 80, 90, 93]
   assert [step for step, _ in scalars['gradients/global_norm']] == [70, 80, 90, 93]
+
+
+def test_a_stateful_keras_metric_is_refused_not_logged_wrong(tmp_path):
+  gin_files.parse(['regression.gin'], [f'Trainer.model_dir = {str(tmp_path)!r}'])
+  with pytest.raises(ConfigError, match=r"Trainer.metrics\['auc'\] is a stateful AUC"):
+    trainer.Trainer(metrics={'auc': keras.metrics.AUC()})
+  assert not (tmp_path / 'train').exists()

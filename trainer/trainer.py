@@ -123,6 +123,7 @@ class Trainer:
                             eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                             steps_per_epoch=steps_per_epoch)
     binding_checks.positive_seconds('Trainer', seconds_per_loop=seconds_per_loop)
+    binding_checks.per_example_metrics(metrics or {})
     # First: a strategy must exist before TensorFlow starts, and a cluster's
     # workers must all join it before any of them may fail.
     self.replicas = Replicas(None if strategy is None else binding_checks.built(

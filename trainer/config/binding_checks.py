@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
+import keras
 import tensorflow as tf
 
 from trainer.errors import ConfigError
@@ -54,6 +55,25 @@ def writable_model_dir(model_dir: str) -> str:
     raise ConfigError(f'Trainer.model_dir {model_dir!r} cannot be created or written ({reason}); '
                       'bind a writable directory') from None
   return model_dir if '://' in model_dir else os.path.abspath(model_dir)
+
+
+def per_example_metrics(metrics: Mapping[str, Any]) -> None:
+  """Refuses a stateful `keras.metrics.Metric` in `Trainer.metrics`.
+
+  Such an object is callable like a per-example function, but its state
+  would be shared by training and evaluation and never reset, and the
+  Trainer would average its per-batch results: a wrong number, logged.
+
+  Raises:
+    ConfigError: One is a `keras.metrics.Metric`; the message names it.
+  """
+  for name, metric in metrics.items():
+    if isinstance(metric, keras.metrics.Metric):
+      raise ConfigError(
+          f'Trainer.metrics[{name!r}] is a stateful {type(metric).__name__}, which the Trainer '
+          'cannot log correctly yet (its state would be shared by train and val, never reset, '
+          'and averaged per batch); bind a per-example function (e.g. '
+          '@sparse_categorical_accuracy), or compute it in eval_summaries')
 
 
 def positive(owner: str, **values: Optional[int]) -> None:
