@@ -6,9 +6,10 @@ Example:
 Exit codes: 0 done (or --help); 2 a mistake in the command or the
 configuration (an unknown flag, a --gin_file or --gin_param gin cannot use,
 a required binding not given, a value out of range); 1 another error (data,
-checkpoints, a NaN loss); 130 or 143 stopped by SIGINT or SIGTERM. Errors are
-one `error: ...` line on stderr; with --verbosity=1 (or more) also the
-traceback.
+checkpoints, a NaN loss); 130 or 143 stopped by SIGINT or SIGTERM (137: killed
+by the stop watchdog when TensorFlow held the run past STOP_GRACE_SECONDS).
+Errors are one `error: ...` line on stderr; with --verbosity=1 (or more) also
+the traceback.
 """
 
 import signal
