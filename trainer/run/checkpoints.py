@@ -34,9 +34,9 @@ class Checkpoints:
   A checkpoint is always saved when training ends, and on SIGTERM/SIGINT;
   besides, every `every_n_steps` or `every_n_epochs`, and whenever
   `every_n_seconds` have passed since the last save. The default of a few
-  seconds keeps what a crash loses small even in a short run; it stretches
-  to 50 times the last save's duration when that is longer, so saving a
-  large model costs at most about 2% of the run.
+  seconds keeps what a crash loses small even in a short run; the wait
+  stretches with the last save's duration (`SAVE_TIME_FACTOR` times it), so
+  a large model, slow to save, spends its time training rather than saving.
 
   Args:
     model_dir: The run's directory; checkpoints go to `model_dir/checkpoints`.

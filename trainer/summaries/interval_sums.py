@@ -51,11 +51,6 @@ class IntervalSums:
     self._steps, self._seconds = 0, 0.0
     return means
 
-  @property
-  def steps(self) -> int:
-    """The steps the interval holds so far."""
-    return self._steps
-
   def checkpoint_items(self) -> Mapping[str, Any]:
     """The variable a checkpoint saves the interval so far in."""
     return {'interval_so_far': self._saved}
