@@ -1,7 +1,7 @@
 """gin-trainer: a gin-configured custom training loop with TensorBoard summaries.
 
-`Trainer` (trainer.py) owns a run: its extension points and the host loop.
-It draws on five sub-packages, none of which imports the Trainer:
+`Trainer` (trainer.py) owns a run's settings, collaborators and extension
+points; `TrainingRun` (training_run.py) is its host loop. They draw on five sub-packages, none of which imports the Trainer:
 `config` (gin files and bindings), `data` (the data contract and its
 readers), `loop` (the compiled on-device loop), `summaries` (points,
 event files, console lines) and `run` (checkpoints, lock, stop signals),

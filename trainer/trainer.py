@@ -1,10 +1,9 @@
-"""The Trainer: the extension points of a model family, and the host loop of a run."""
+"""The Trainer: a run's settings and collaborators, and the extension points of a model family."""
 
 from __future__ import annotations
 
 import contextlib
 import random
-import signal
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import gin
@@ -12,20 +11,19 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer.config import binding_checks, keras_configurables
+from trainer.config import binding_checks
 from trainer.data import factory
 from trainer.data.examples import Examples
 from trainer.distribute.replicas import Replicas, replicas_in_sync
-from trainer.errors import Interrupted, NonFiniteError
-from trainer.intervals import Interval, LoopSizer
+from trainer.intervals import Interval
 from trainer.loop import xla
-from trainer.loop.compiled_loop import MAX_INTERVALS, CompiledLoop
+from trainer.loop.compiled_loop import CompiledLoop
 from trainer.run.checkpoints import Checkpoints
 from trainer.run.model_dir_lock import ModelDirLock
 from trainer.run.stop_signals import StopRequests
-from trainer.summaries import operative_config
 from trainer.summaries.gradient_stats import gradient_statistics
 from trainer.summaries.manager import SummaryManager
+from trainer.training_run import TrainingRun
 
 Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -235,7 +233,7 @@ class Trainer:
     val/ beside the evaluation's scalars. Runs eagerly, once per evaluation.
     """
 
-  # The host loop.
+  # The run.
 
   @property
   def is_chief(self) -> bool:
@@ -262,55 +260,7 @@ class Trainer:
     # The chief holds model_dir while it trains.
     lock = ModelDirLock(self.model_dir) if self.is_chief else contextlib.nullcontext()
     with lock, StopRequests() as stop:
-      return self._train(stop, on_start if self.is_chief else None)
-
-  def _train(self, stop: StopRequests, on_start: Optional[Callable[[], None]]) -> Dict[str, float]:
-    loop = self.compiled_loop()  # Creates every variable, so restoring can fill them.
-    step = self._restore()
-    if step >= self.total_steps:
-      logging.info('Training already finished at step %d in %s; nothing to do.',
-                   step, self.model_dir)
-      return {}
-    if on_start is not None:
-      on_start()
-    self.summaries.open(['train'] + (['val'] if self.val_data is not None else []),
-                        write=self.is_chief)
-    sizer = LoopSizer([period for period in (self.eval_every, self.checkpoints.period_in_steps())
-                       if period],
-                      self.summaries.interval_steps, loop.spans_intervals, self.total_steps,
-                      self.steps_per_loop, self.seconds_per_loop, MAX_INTERVALS)
-    first_step, final = step, {}
-    while step < self.total_steps:
-      num_steps = sizer.next(step)
-      end = step + num_steps
-      evaluate = self.val_data is not None and (
-          end == self.total_steps or bool(self.eval_every and end % self.eval_every == 0))
-      result = loop(step, num_steps, evaluate, stop=stop.requested,
-                    save=self.checkpoints.is_due(end))
-      final = self.summaries.add_train(result.parts, result.seconds / result.steps, step,
-                                       steady=not result.first_call) or final
-      if result.non_finite:
-        self.summaries.flush()  # With the intervals that ended before it.
-        raise NonFiniteError(*result.non_finite, self.checkpoints.latest,
-                             keras_configurables.clipping_binding(self.optimizer))
-      sizer.measured(num_steps, result.seconds)
-      if step == first_step and self.is_chief:  # The config has been used: it is complete.
-        operative_config.save(self.model_dir, self.summaries, end)
-      step = end
-      if evaluate:
-        final = self._evaluated(step, result.val_means)
-      if self.replicas.multi_worker:  # Workers save and stop together, or wait forever.
-        stop_now, save_now = result.stop, result.save
-      else:  # Also a signal that came during the call.
-        stop_now, save_now = stop.requested, self.checkpoints.is_due(step)
-      if step == self.total_steps or stop_now or save_now:
-        self._save(step)
-        if stop_now:
-          number = stop.signal_number or signal.SIGTERM  # Or the signal came to another worker.
-          raise Interrupted(signal.Signals(number).name, number, step, self.checkpoints.latest)
-      self.summaries.maybe_flush()
-    self.summaries.flush()
-    return final
+      return TrainingRun(self, stop, on_start if self.is_chief else None).run()
 
   def compiled_loop(self) -> CompiledLoop:
     """The loop's `tf.function`s (built once; building creates every variable)."""
@@ -331,34 +281,3 @@ class Trainer:
   def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.
     return {**self.train_step(batch), 'learning_rate': learning_rate}
-
-  def _restore(self) -> int:
-    """Restores the latest checkpoint, if any; returns the global step to start from."""
-    self.checkpoints.track(
-        {'optimizer': self.optimizer, 'global_step': self.global_step,
-         'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
-         **self.summaries.checkpoint_items()}, model=self.model)
-    restored = self.checkpoints.restore_latest()
-    step = int(self.global_step.numpy())
-    self.summaries.restored(step)
-    self.train_data.seek(step, int(self.data_seed.numpy()))
-    if restored:
-      epoch = f', epoch {step / self.steps_per_epoch:.4g}' if self.steps_per_epoch else ''
-      logging.info('Resumed at step %d%s from %s', step, epoch, restored)
-    else:
-      logging.info('Starting at step 0: no checkpoint in %s yet.', self.checkpoints.directory)
-    return step
-
-  def _evaluated(self, step: int, means: Dict[str, float]) -> Dict[str, float]:
-    """Writes an evaluation's means, then runs `eval_summaries` (unless its step is on disk)."""
-    self.summaries.add_val(step, means)
-    if self.summaries.hook_is_new('val', step, known_tags=list(means)):
-      with self.summaries.as_default('val', step):
-        self.eval_summaries()
-    return means
-
-  def _save(self, step: int) -> None:
-    """Saves a checkpoint at `step` with the summary interval so far, then flushes."""
-    self.summaries.save()
-    self.checkpoints.save(step)
-    self.summaries.flush()
