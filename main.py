@@ -1,7 +1,12 @@
-"""Trains a model from gin files and bindings.
+"""Trains a model from gin files and bindings; then evaluates, exports or predicts.
 
-Example:
+Examples:
   python main.py --gin_file=regression.gin --gin_param='adam.learning_rate=3e-4'
+  python main.py evaluate --model_dir=runs/regression --split=val --split=test
+  python main.py export --model_dir=runs/regression
+  python main.py predict --model_dir=runs/regression --inputs=x.npy --outputs=y.npy
+
+The commands after training are in trainer/after_training.py.
 
 Exit codes: 0 done (or --help); 2 a mistake in the command or the
 configuration (an unknown flag, a --gin_file or --gin_param gin cannot use,
@@ -36,24 +41,22 @@ def _exit_on_sigint(signal_number: int, frame: Optional[FrameType]) -> NoReturn:
 signal.signal(signal.SIGINT, _exit_on_sigint)
 
 # pylint: disable=wrong-import-position
-import traceback
-
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 import models  # pylint: disable=unused-import  (registers the models with gin)
 from trainer.config import gin_files
-from trainer import errors
+from trainer import after_training, errors
 from trainer import experiment
-from trainer.run import stop_signals
+from trainer.run import stop_signals, user_errors
 from trainer.run.command_line import CommandLine
 
 stop_signals.stop_within(STOP_GRACE_SECONDS)
 
 FLAGS = flags.FLAGS
 HELP_FLAGS = ('help', 'helpshort', 'helpfull', 'helpxml', '?')
+COMMANDS = ('train', *after_training.COMMANDS)
 flags.DEFINE_multi_string(
     'gin_file', [],
     'A .gin file to apply; repeat the flag for several, applied in order. A bare '
@@ -68,25 +71,18 @@ flags.DEFINE_bool(
     'with Trainer.optimizer=@sgd, instead of warning about them.')
 
 
-def _fail(message: str, exit_code: int) -> NoReturn:
-  """Prints `error: message` (and, at --verbosity=1 or more, the traceback) and exits."""
-  print(f'error: {message}', file=sys.stderr)
-  if logging.level_debug():
-    traceback.print_exc()
-  sys.exit(exit_code)
-
-
 def _parse_flags(argv: List[str]) -> List[str]:
   """absl's flag parsing, with a mistake as one line and exit code 2 (a usage error)."""
   try:
     remaining = FLAGS(argv)
   except flags.Error as error:
-    _fail(f'{error}; see --helpfull', 2)
+    user_errors.fail(f'{error}; see --helpfull', 2)
   except SystemExit as done:  # absl exits with 1 after printing the help it was asked for.
     sys.exit(0 if _asks_for_help(argv) else done.code)
-  if len(remaining) > 1:
-    _fail(f'unexpected arguments: {" ".join(remaining[1:])}; every setting is a --gin_file or '
-          'a --gin_param', 2)
+  if len(remaining) > 2 or remaining[1:] and remaining[1] not in COMMANDS:
+    user_errors.fail(f'unexpected arguments: {" ".join(remaining[1:])}; the one argument is a '
+                     f'command ({", ".join(COMMANDS)}; train by default), and every setting is a '
+                     'flag (for training, a --gin_file or a --gin_param)', 2)
   return remaining
 
 
@@ -95,39 +91,27 @@ def _asks_for_help(argv: List[str]) -> bool:
              if arg.startswith('-'))
 
 
-def main(argv):
-  del argv  # Checked by _parse_flags.
+def main(argv: List[str]) -> None:
+  command = argv[1] if len(argv) > 1 else 'train'  # Checked by _parse_flags.
+  if command != 'train':
+    after_training.run_command(command, FLAGS.gin_param)
+    return
   if not FLAGS.gin_file and not FLAGS.gin_param:
-    _fail('nothing to run: give a --gin_file, e.g. python main.py --gin_file=regression.gin '
-          '(see --help)', 2)
-  try:
+    user_errors.fail('nothing to run: give a --gin_file, e.g. python main.py '
+                     '--gin_file=regression.gin (see --help)', 2)
+  with user_errors.exit_on_user_errors():
     gin_files.parse(FLAGS.gin_file, FLAGS.gin_param)
-  except gin_files.BadConfig as error:
-    _fail(str(error), 2)  # A usage error (the shell's convention).
-  try:
-    experiment.run_experiment(
-        command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param),
-        strict_bindings=FLAGS.strict_bindings)
-  except errors.Interrupted as stop:
-    logging.warning('%s', errors.user_message(stop))
-    sys.exit(128 + stop.signal_number)
-  except KeyboardInterrupt:  # A second Ctrl-C: stop_signals.py stops at once.
-    print('stopped at once by a second SIGINT. Rerun the same command to resume from the last '
-          'checkpoint.', file=sys.stderr)
-    sys.exit(SIGINT_EXIT)
-  except errors.ConfigError as error:
-    _fail(errors.user_message(error), 2)
-  except errors.TrainerError as error:
-    _fail(errors.user_message(error), 1)
-  except RuntimeError as error:
-    missing = gin_files.missing_bindings(error)
-    if missing is None:
-      raise
-    _fail(missing, 2)
-  except tf.errors.UnavailableError as error:  # A cluster's worker stopped or is unreachable.
-    reason = str(error).strip().splitlines()[0][:300]
-    _fail(f'another worker of the cluster stopped or cannot be reached ({reason}); see its log, '
-          'then rerun every worker to resume', 1)
+    try:
+      experiment.run_experiment(
+          command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param),
+          strict_bindings=FLAGS.strict_bindings)
+    except errors.Interrupted as stop:
+      logging.warning('%s', errors.user_message(stop))
+      sys.exit(128 + stop.signal_number)
+    except KeyboardInterrupt:  # A second Ctrl-C: stop_signals.py stops at once.
+      print('stopped at once by a second SIGINT. Rerun the same command to resume from the last '
+            'checkpoint.', file=sys.stderr)
+      sys.exit(SIGINT_EXIT)
 
 
 if __name__ == '__main__':

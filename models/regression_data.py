@@ -9,13 +9,14 @@ import numpy as np
 
 from trainer.errors import ConfigError
 
-SPLITS = ('train', 'val')
+SPLITS = ('train', 'val', 'test')
 
 
 @gin.configurable(denylist=['split'])
 def synthetic_regression(split: str,
                          num_train: int = 1000,
                          num_val: int = 200,
+                         num_test: int = 200,
                          num_features: int = 5,
                          noise_std: float = 0.1,
                          pure_noise: bool = False,
@@ -29,9 +30,11 @@ def synthetic_regression(split: str,
   beat predicting the mean.
 
   Args:
-    split: 'train' or 'val'.
+    split: 'train', 'val' or 'test'.
     num_train: Examples in the train split.
     num_val: Examples in the val split.
+    num_test: Examples in the test split (drawn apart: train and val do
+      not depend on it).
     num_features: Features per example.
     noise_std: Standard deviation of the Gaussian noise on learnable targets.
     pure_noise: Make the targets pure noise.
@@ -52,5 +55,11 @@ def synthetic_regression(split: str,
     weights = rng.normal(size=(num_features, 1))
     bias = rng.normal()
     y = x @ weights + bias + rng.normal(scale=noise_std, size=(total, 1))
+  if split == 'test':
+    test_rng = np.random.default_rng([seed, 1])
+    x = test_rng.random((num_test, num_features))
+    y = (test_rng.random((num_test, 1)) if pure_noise else
+         x @ weights + bias + test_rng.normal(scale=noise_std, size=(num_test, 1)))
+    return x.astype(np.float32), y.astype(np.float32)
   part = slice(0, num_train) if split == 'train' else slice(num_train, total)
   return x[part].astype(np.float32), y[part].astype(np.float32)

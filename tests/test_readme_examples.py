@@ -2,9 +2,10 @@
 
 Each `python main.py` (and `python -m trainer.sweep`) command of the README
 runs once, from an empty directory standing for a fresh clone's, so every
-relative `runs/...` model_dir starts empty. A command must train to the end
-or, where the README says it refuses (devices this machine lacks, a data
-file it lacks), stop with its one `error:` line.
+relative `runs/...` model_dir starts empty. A training command must train
+to the end or, where the README says it refuses (devices this machine
+lacks, a data file it lacks), stop with its one `error:` line. A command
+after training (evaluate, export, predict) must write what it promises.
 """
 
 import os
@@ -16,6 +17,7 @@ import sys
 import pytest
 
 from tests.conftest import MAIN, ROOT, read_scalars
+from trainer.after_training import COMMANDS as AFTER_TRAINING
 
 # What the README says these commands do on a machine without GPUs or MNIST.
 REFUSED = {
@@ -38,9 +40,10 @@ def readme_commands():
 def model_dir_of(words):
   """The command's model_dir as written (main.py's, or the sweep's root)."""
   for word in words:
-    found = re.match(r"--(?:gin_param=Trainer\.model_dir=\"(.+)\"|root=(.+))$", word)
+    found = re.match(r'--(?:gin_param=Trainer\.model_dir="(.+)"|root=(.+)|model_dir=(.+))$',
+                     word)
     if found:
-      return found.group(1) or found.group(2)
+      return next(group for group in found.groups() if group)
   gin_file = next(word.split('=', 1)[1] for word in words if word.startswith('--gin_file='))
   return {'regression.gin': 'runs/regression', 'vae.gin': 'runs/vae'}[gin_file]
 
@@ -50,9 +53,14 @@ COMMANDS = [words for words in readme_commands()
                        for word in words)]  # A cluster of two hosts.
 
 
-def test_every_command_has_its_own_model_dir():
+def after_training(words):
+  """The command after training ('evaluate', ...) that `words` run, if any."""
+  return words[2] if words[1] == 'main.py' and words[2] in AFTER_TRAINING else None
+
+
+def test_every_training_command_has_its_own_model_dir():
   assert len(COMMANDS) >= 10
-  model_dirs = [model_dir_of(words) for words in COMMANDS]
+  model_dirs = [model_dir_of(words) for words in COMMANDS if not after_training(words)]
   assert len(set(model_dirs)) == len(model_dirs), model_dirs
 
 
@@ -61,7 +69,8 @@ def workdir(tmp_path_factory):
   return tmp_path_factory.mktemp('fresh_clone')
 
 
-@pytest.mark.parametrize('words', COMMANDS, ids=[model_dir_of(words) for words in COMMANDS])
+@pytest.mark.parametrize('words', COMMANDS, ids=[
+    ' '.join(filter(None, [after_training(words), model_dir_of(words)])) for words in COMMANDS])
 def test_readme_command_runs_as_written(workdir, words):
   argv = ([sys.executable, MAIN, *words[2:]] if words[1] == 'main.py'
           else [sys.executable, *words[1:]])
@@ -78,6 +87,9 @@ def test_readme_command_runs_as_written(workdir, words):
     return
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Traceback' not in result.stderr and 'nothing to do' not in result.stderr
+  if after_training(words):
+    check_after_training(workdir, words, result.stdout)
+    return
   runs = ([workdir / model_dir] if words[1] == 'main.py' else
           [path for path in (workdir / model_dir).iterdir() if path.is_dir()])
   assert runs
@@ -89,3 +101,20 @@ def test_readme_command_runs_as_written(workdir, words):
     assert f'model_dir: {run}' in log and f'Results in {run}' in log
   if '--gin_param=VAETrainer.beta=4.0' in words:  # The KL warm-up ends within the run.
     assert read_scalars(workdir / model_dir / 'train')['kl_weight'][-1][1] == 4.0
+
+
+def check_after_training(workdir, words, stdout):
+  """What an evaluate, export or predict command promises, on disk and in its output."""
+  model_dir = workdir / model_dir_of(words)
+  flag = lambda name: [word.split('=', 1)[1] for word in words if word.startswith(f'--{name}=')]
+  if words[2] == 'evaluate':
+    for split in flag('split'):
+      assert read_scalars(model_dir / f'eval_{split}')['loss'], split
+      assert f'on {split}: loss=' in stdout
+  elif words[2] == 'export':
+    exported = list((model_dir / 'export').glob('step_*'))
+    assert len(exported) == 1, exported
+    assert (exported[0] / 'saved_model' / 'saved_model.pb').exists()
+    assert (exported[0] / 'model.keras').exists()
+  else:
+    assert (workdir / flag('outputs')[0]).stat().st_size > 0

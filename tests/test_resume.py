@@ -189,7 +189,7 @@ def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
   data.write_bytes(data.read_bytes()[:len(data.read_bytes()) // 2])
   result = run_main([*args, '--gin_param=Trainer.train_epochs=4'])
   assert result.returncode == 0, result.stderr[-3000:]
-  assert re.search(r'Checkpoint \S*ckpt-93 cannot be read .*; trying the one before it', result.stderr)
+  assert re.search(r'checkpoint \S*ckpt-93 cannot be read .*; trying the one before it', result.stderr)
   assert re.search(r'Resumed at step 62, epoch 2 from \S*ckpt-62', result.stderr)
   assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-124')
 

@@ -62,6 +62,10 @@ class CheckpointMismatchError(TrainerError):
         'bindings this run was started with (its operative_config.gin)\n  ' + '\n  '.join(shown))
 
 
+class CheckpointReadError(TrainerError):
+  """A checkpoint's files cannot be read (truncated, corrupt, missing)."""
+
+
 class CheckpointWriteError(TrainerError):
   """A checkpoint could not be saved."""
 

@@ -13,6 +13,7 @@ from absl import logging
 
 from trainer.config import binding_checks
 from trainer.data import factory
+from trainer.data.contract import Batches
 from trainer.data.examples import Examples
 from trainer.distribute.replicas import Replicas, replicas_in_sync
 from trainer.intervals import Interval
@@ -86,6 +87,8 @@ class Trainer:
       hold no NaN or Inf; a DataError names the first.
     train_split: Split name passed to `data` for training.
     val_split: Split name passed to `data` for evaluation; None: no evaluation.
+    test_split: A split evaluated once, when training ends, written to
+      `model_dir/eval_<split>` (apart from val/); None: none.
     strategy: A `tf.distribute` strategy factory (`@mirrored_strategy`,
       `@multi_worker_mirrored_strategy`); None: one device. Batch sizes are
       global: results are those of one device training on the whole batch.
@@ -116,6 +119,7 @@ class Trainer:
                check_data_finite: bool = False,
                train_split: str = 'train',
                val_split: Optional[str] = 'val',
+               test_split: Optional[str] = None,
                strategy: Optional[Callable[[], tf.distribute.Strategy]] = None):
     binding_checks.positive('Trainer', batch_size=batch_size, steps_per_loop=steps_per_loop,
                             eval_batch_size=eval_batch_size, eval_steps=eval_steps,
@@ -169,6 +173,12 @@ class Trainer:
         eval_interval is None or eval_interval.unit == 'epochs'))
     self.loss = loss
     self.metrics = dict(metrics or {})
+    self.data = data
+    self.eval_batch_size = eval_batch_size or batch_size
+    self.eval_steps = eval_steps
+    self.data_on_device = data_on_device
+    self.test_split = test_split
+    self.test_data = self.eval_batches(test_split) if test_split is not None else None
     self._compiled_loop: Optional[CompiledLoop] = None
 
   # The extension points: override these for a new kind of model.
@@ -277,6 +287,18 @@ class Trainer:
       # Outside the scope: the interval's state is the host's, one copy, not mirrored.
       self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars)
     return self._compiled_loop
+
+  def eval_batches(self, split: str) -> Batches:
+    """The evaluation batches of another split (e.g. 'test'), read as the val split is."""
+    return factory.eval_batches(self.data(split), self.eval_batch_size, self.eval_steps,
+                                replicas=self.replicas, seed=self.data_seed, shuffle=False,
+                                on_device=self.data_on_device)
+
+  def checkpoint_items(self) -> Dict[str, Any]:
+    """What a checkpoint holds beside the model: every variable a resumed run needs."""
+    return {'optimizer': self.optimizer, 'global_step': self.global_step,
+            'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
+            **self.summaries.checkpoint_items()}
 
   def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.

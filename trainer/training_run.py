@@ -84,16 +84,16 @@ class TrainingRun:
           number = stop.signal_number or signal.SIGTERM  # Or the signal came to another worker.
           raise Interrupted(signal.Signals(number).name, number, step, checkpoints.latest)
       summaries.maybe_flush()
+    if trainer.test_data is not None:
+      summaries.add_evaluation(trainer.test_split, step, loop.evaluation(trainer.test_data)(),
+                               write=trainer.is_chief)
     summaries.flush()
     return final
 
   def _restore(self) -> int:
     """Restores the latest checkpoint, if any; returns the global step to start from."""
     trainer = self.trainer
-    trainer.checkpoints.track(
-        {'optimizer': trainer.optimizer, 'global_step': trainer.global_step,
-         'data_seed': trainer.data_seed, **trainer.train_data.checkpoint_items(),
-         **trainer.summaries.checkpoint_items()}, model=trainer.model)
+    trainer.checkpoints.track(trainer.checkpoint_items(), model=trainer.model)
     restored = trainer.checkpoints.restore_latest()
     step = int(trainer.global_step.numpy())
     trainer.summaries.restored(step)

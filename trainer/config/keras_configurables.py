@@ -26,9 +26,10 @@ KerasClass = TypeVar('KerasClass', bound=type)
 
 
 def keras_configurable(cls: KerasClass, name: Optional[str] = None) -> KerasClass:
-  """Registers a Keras model or layer class with gin.
+  """Registers a Keras model or layer class with gin, and as Keras-serializable.
 
-  Plain `gin.configurable` hides the class's `__init__` signature behind a
+  Keras registration (under the class's module name) lets a saved `.keras`
+  file of the model load wherever that module is imported. Plain `gin.configurable` hides the class's `__init__` signature behind a
   `*args, **kwargs` wrapper, which Keras inspects (to build `get_config`)
   and fails on with an IndexError; this restores the signature.
 
@@ -40,6 +41,7 @@ def keras_configurable(cls: KerasClass, name: Optional[str] = None) -> KerasClas
     The configurable class.
   """
   signature = inspect.signature(cls.__init__)
+  cls = keras.saving.register_keras_serializable(package=cls.__module__)(cls)
   configurable = gin.configurable(name or cls.__name__)(cls)
   configurable.__init__.__signature__ = signature
   return configurable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import tensorflow as tf
 
@@ -81,8 +81,16 @@ def splits(data: Callable[[str], Examples], train_split: str, val_split: Optiona
                     f'Trainer.batch_size={batch_size}')
   if val_split is None:
     return train, None
-  examples = data(val_split)
+  return train, eval_batches(data(val_split), eval_batch_size, eval_steps, **read)
+
+
+def eval_batches(examples: Examples, eval_batch_size: int, eval_steps: Optional[int],
+                 **read: Any) -> Batches:
+  """A split's evaluation batches: its first `eval_steps` batches, or all (None).
+
+  `read` holds `batches`' keyword arguments (replicas, seed, shuffle, on_device).
+  """
   if eval_steps is not None:
     examples = first_examples(examples, eval_steps * eval_batch_size)
-  return train, batches(examples, eval_batch_size, training=False,
-                        binding='Trainer.eval_batch_size', **read)
+  return batches(examples, eval_batch_size, training=False, binding='Trainer.eval_batch_size',
+                 **read)

@@ -92,12 +92,11 @@ class CompiledLoop:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                         f'return; it returns {self.train_scalars}')
     self.eval_scalars: List[str] = []
+    self._eval_step = eval_step
+    self._replicas = replicas
     self._eval_loop = None
     if val_data is not None:
-      self.eval_scalars = list(graph_loops.scalar_specs(
-          replicas.first_replica(eval_step), val_data.element_spec, 'eval_step'))
-      self._eval_loop = graph_loops.make_eval_loop(
-          replicas.total(graph_loops.weighted_by_size(eval_step)), val_data, self.eval_scalars)
+      self.eval_scalars, self._eval_loop = self._evaluation_loop(val_data)
     self.spans_intervals = train_data.segmented
     self._interval = summary_interval
     # A loop's parts: one per interval it ends, and the rest of one.
@@ -107,7 +106,6 @@ class CompiledLoop:
         compile_step=xla is Xla.STEP,
         interval=summary_interval if self.spans_intervals else None, max_parts=self._max_parts)
     self._global_step = global_step
-    self._replicas = replicas
     self._watch = tuple(check_finite)
     self._xla = xla
     self._functions: Dict[bool, Callable[..., Any]] = {}
@@ -152,6 +150,19 @@ class CompiledLoop:
     stop_any, save_any = out['host_flags'].tolist()
     return LoopResult(parts, non_finite, val_means, stop_any, save_any, steps, seconds,
                       first_call)
+
+  def evaluation(self, data: Batches) -> Callable[[], Dict[str, float]]:
+    """A whole evaluation of another split's batches, as one call returning its means."""
+    _, loop = self._evaluation_loop(data)
+    function = compiled(loop, self._xla is Xla.LOOP and data.compilable, 'evaluation')
+    return lambda: {name: float(value) for name, value in function().items()}
+
+  def _evaluation_loop(self, data: Batches) -> Tuple[List[str], Callable[[], Scalars]]:
+    """The eval step's scalar names on `data`, and the graph loop evaluating all of it."""
+    names = list(graph_loops.scalar_specs(
+        self._replicas.first_replica(self._eval_step), data.element_spec, 'eval_step'))
+    return names, graph_loops.make_eval_loop(
+        self._replicas.total(graph_loops.weighted_by_size(self._eval_step)), data, names)
 
   def function(self, evaluate: bool) -> Callable[..., Any]:
     """The loop's `tf.function`, with or without the evaluation (built at its first use).

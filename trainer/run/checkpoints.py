@@ -14,7 +14,7 @@ import tensorflow as tf
 from absl import logging
 
 from trainer.config import binding_checks
-from trainer.errors import CheckpointMismatchError, CheckpointWriteError
+from trainer.errors import CheckpointMismatchError, CheckpointReadError, CheckpointWriteError
 from trainer.intervals import Interval
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -184,23 +184,29 @@ class Checkpoints:
     """
     for path in reversed(self.chief_manager.checkpoints):
       try:
-        differences = mismatches(path, self.checkpoint, self.labels)
-      except _UNREADABLE as error:
-        logging.warning('Checkpoint %s cannot be read (%s); trying the one before it.',
-                        path, _first_line(error))
+        self.restore(path)
+      except CheckpointReadError as error:
+        logging.warning('%s; trying the one before it.', error)
         continue
-      if differences:
-        raise CheckpointMismatchError(path, differences)
-      try:
-        self.checkpoint.restore(path).assert_consumed()
-      except _UNREADABLE as error:
-        logging.warning('Checkpoint %s cannot be read (%s); trying the one before it.',
-                        path, _first_line(error))
-        continue
-      except (AssertionError, ValueError) as error:
-        raise CheckpointMismatchError(path, [_first_line(error)]) from None
       return path
     return None
+
+  def restore(self, path: str) -> None:
+    """Restores the checkpoint at `path` (a prefix such as `.../ckpt-500`).
+
+    Raises:
+      CheckpointMismatchError: It does not fit the configured model or optimizer.
+      CheckpointReadError: It cannot be read.
+    """
+    try:
+      differences = mismatches(path, self.checkpoint, self.labels)
+      if differences:
+        raise CheckpointMismatchError(path, differences)
+      self.checkpoint.restore(path).assert_consumed()
+    except _UNREADABLE as error:
+      raise CheckpointReadError(f'checkpoint {path} cannot be read ({_first_line(error)})') from None
+    except (AssertionError, ValueError) as error:
+      raise CheckpointMismatchError(path, [_first_line(error)]) from None
 
 
 def mismatches(path: str, checkpoint: tf.train.Checkpoint,

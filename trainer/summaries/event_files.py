@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import glob
 import os
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -38,13 +38,18 @@ def _values(log_dir: str, plugin: str) -> Iterator[Tuple[int, str, np.ndarray]]:
         yield event.step, value.tag, tf.make_ndarray(value.tensor)
 
 
-def last_steps(log_dir: str) -> Dict[str, int]:
-  """The highest step of each tag under `log_dir`, whatever its kind."""
-  last: Dict[str, int] = {}
+def steps(log_dir: str) -> Dict[str, Set[int]]:
+  """The steps of each tag under `log_dir`, whatever its kind."""
+  found: Dict[str, Set[int]] = collections.defaultdict(set)
   for event in _events(log_dir):
     for value in event.summary.value:
-      last[value.tag] = max(event.step, last.get(value.tag, event.step))
-  return last
+      found[value.tag].add(event.step)
+  return dict(found)
+
+
+def last_steps(log_dir: str) -> Dict[str, int]:
+  """The highest step of each tag under `log_dir`, whatever its kind."""
+  return {tag: max(tag_steps) for tag, tag_steps in steps(log_dir).items()}
 
 
 def read_scalars(log_dir: str) -> Dict[str, Points]:

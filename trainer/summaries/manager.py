@@ -17,6 +17,7 @@ from trainer.summaries.interval_sums import IntervalSums
 from trainer.summaries.split_writer import SplitWriter
 
 X_AXES = ('auto', 'epoch', 'step')
+EVAL_RUN_PREFIX = 'eval_'  # + split: the run (directory) of a checkpoint's evaluation.
 
 # One part of a loop: the global step it ends at, and each train scalar's sum over its steps.
 Part = Tuple[int, Sequence[float]]
@@ -135,18 +136,19 @@ class SummaryManager:
     """The interval so far: a run resumed mid-interval writes the same means."""
     return {'summary_interval': dict(self.train_sums.checkpoint_items())}
 
-  def open(self, splits: Sequence[str], write: bool = True) -> None:
+  def open(self, splits: Sequence[str], write: bool = True, in_order: bool = True) -> None:
     """Creates the event files of `splits` (when training starts, so a finished run adds none).
 
     Args:
       splits: 'train', and 'val' if the run evaluates.
       write: False for a worker that is not the chief of a cluster: it
         writes nothing.
+      in_order: Whether points come in step order (`SplitWriter`).
     """
     for split in splits:
       if split not in self._writers:
-        self._writers[split] = (SplitWriter(os.path.join(self.model_dir, split)) if write
-                                else None)
+        self._writers[split] = (SplitWriter(os.path.join(self.model_dir, split), in_order)
+                                if write else None)
 
   def add_train(self, parts: Sequence[Part], seconds_per_step: float, start_step: int,
                 steady: bool = True) -> Dict[str, float]:
@@ -186,6 +188,19 @@ class SummaryManager:
     self._write('val', step, means)
     if self.log_progress:
       logging.info('validation at step %d: %s', step, progress.scalars_text(means))
+
+  def add_evaluation(self, split: str, step: int, means: Dict[str, float],
+                     write: bool = True) -> None:
+    """Writes and logs an evaluation of data split `split` to `eval_<split>/`, at `step`.
+
+    For evaluations of a checkpoint (the evaluate command, `Trainer.test_split`),
+    kept apart from the run's periodic val/ points.
+    """
+    run = EVAL_RUN_PREFIX + split
+    self.open([run], write=write, in_order=False)
+    self._write(run, step, means)
+    if self.log_progress:
+      logging.info('evaluation on %s at step %d: %s', split, step, progress.scalars_text(means))
 
   def _write(self, split: str, step: int, values: Dict[str, float]) -> None:
     writer = self._writers[split]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator, Mapping
+from typing import Dict, Iterator, Mapping, Set
 
 import tensorflow as tf
 from absl import logging
@@ -31,12 +31,17 @@ class SplitWriter:
 
   Args:
     log_dir: The split's directory; created, with the event file, now.
+    in_order: Points come in step order (training's), and a point at or
+      before a tag's mark is skipped. False (checkpoints evaluated in any
+      order): only a point at a step the tag already has is skipped.
   """
 
-  def __init__(self, log_dir: str):
+  def __init__(self, log_dir: str, in_order: bool = True):
     self.log_dir = log_dir
-    self.marks: Dict[str, int] = event_files.last_steps(log_dir)
-    if self.marks:
+    self.in_order = in_order
+    self.steps: Dict[str, Set[int]] = event_files.steps(log_dir)
+    self.marks: Dict[str, int] = {tag: max(steps) for tag, steps in self.steps.items()}
+    if self.marks and in_order:
       logging.info('%s already holds points up to %d; they are not written again.',
                    log_dir, max(self.marks.values()))
     self._writer = tf.summary.create_file_writer(log_dir)
@@ -54,13 +59,17 @@ class SplitWriter:
             tensor=tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=_SCALAR_SHAPE,
                                           float_val=[value]))
         for tag, value in values.items() if self.is_new(step, tag)])
+    for value in summary.value:
+      self.steps.setdefault(value.tag, set()).add(step)
     if summary.value:
       with self._writer.as_default():
         tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
 
   def is_new(self, step: int, tag: str) -> bool:
-    """Whether `tag` has no point at `step` or later on disk."""
-    return step > self.marks.get(tag, -1)
+    """Whether a point of `tag` at `step` is to be written (see `in_order`)."""
+    if self.in_order:
+      return step > self.marks.get(tag, -1)
+    return step not in self.steps.get(tag, ())
 
   @contextlib.contextmanager
   def as_default(self, step: int) -> Iterator[None]:

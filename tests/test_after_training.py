@@ -1,0 +1,117 @@
+"""After training, through main.py: evaluate a checkpoint, export it, predict with it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import models
+from tests.conftest import ROOT, run_main, snapshot
+from trainer.run.model_dir_lock import ModelDirLock
+from trainer.summaries.event_files import read_scalars
+
+EPOCHS = 3
+STEPS_PER_EPOCH = 31  # 1000 examples at batch 32.
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """A regression run of 3 epochs, a checkpoint each epoch, ending with a test evaluation."""
+  model_dir = tmp_path_factory.mktemp('after') / 'run'
+  result = run_main(['--gin_file=regression.gin', f'--gin_param=Trainer.model_dir="{model_dir}"',
+                     f'--gin_param=Trainer.train_epochs={EPOCHS}',
+                     "--gin_param=Trainer.test_split='test'",
+                     '--gin_param=Checkpoints.every_n_epochs=1'])
+  assert result.returncode == 0, result.stderr
+  return model_dir
+
+
+def _value_at(log_dir, step, tag='loss'):
+  values = [value for at, value in read_scalars(str(log_dir))[tag] if at == step]
+  assert len(values) == 1, (log_dir, step, values)
+  return values[0]
+
+
+def test_training_ends_with_a_test_evaluation_apart_from_val(trained):
+  assert [step for step, _ in read_scalars(str(trained / 'eval_test'))['loss']] == [EPOCHS]
+  assert set(read_scalars(str(trained / 'eval_test'))) == {'loss', 'mae'}
+  assert [step for step, _ in read_scalars(str(trained / 'val'))['loss']] == [1, 2, 3]
+
+
+def test_evaluate_a_checkpoint_while_training_holds_the_run(trained, tmp_path):
+  before = snapshot(trained / 'checkpoints'), snapshot(trained / 'train'), snapshot(trained / 'val')
+  with ModelDirLock(str(trained)):  # As a training process in this model_dir holds it.
+    result = run_main(['evaluate', f'--model_dir={trained}', '--checkpoint=ckpt-31',
+                       '--split=val', '--split=test'])
+  assert result.returncode == 0, result.stderr
+  assert (snapshot(trained / 'checkpoints'), snapshot(trained / 'train'),
+          snapshot(trained / 'val')) == before
+  val_points = read_scalars(str(trained / 'val'))
+  evaluated = read_scalars(str(trained / 'eval_val'))
+  for tag in ('loss', 'mae'):  # The same checkpoint, the same split: the run's own evaluation.
+    assert evaluated[tag] == [val_points[tag][0]]
+  # Another checkpoint's evaluation is written beside the one at the end of training.
+  assert sorted(step for step, _ in read_scalars(str(trained / 'eval_test'))['loss']) == [1, EPOCHS]
+  assert f'ckpt-31 (step {STEPS_PER_EPOCH}) on test: loss=' in result.stdout
+
+
+def test_predict_gives_the_outputs_the_evaluation_averages(trained, tmp_path):
+  inputs, targets = models.synthetic_regression('test')
+  np.savez(tmp_path / 'test.npz', x=inputs, y=targets)
+  outputs = tmp_path / 'predictions.npy'
+  result = run_main(['predict', f'--model_dir={trained}', f'--inputs={tmp_path}/test.npz:x',
+                     f'--outputs={outputs}'])
+  assert result.returncode == 0, result.stderr
+  predictions = np.load(outputs)
+  assert predictions.shape == (len(inputs), 1)
+  # The end-of-training test evaluation, from the same (latest) checkpoint.
+  logged_loss = _value_at(trained / 'eval_test', EPOCHS)
+  assert np.mean((predictions - targets) ** 2) == pytest.approx(logged_loss, rel=1e-5)
+
+
+def test_exports_reload_in_fresh_processes_with_the_same_predictions(trained, tmp_path):
+  result = run_main(['export', f'--model_dir={trained}', f'--export_dir={tmp_path}/export'])
+  assert result.returncode == 0, result.stderr
+  inputs, _ = models.synthetic_regression('val')
+  np.save(tmp_path / 'x.npy', inputs)
+  assert run_main(['predict', f'--model_dir={trained}', f'--inputs={tmp_path}/x.npy',
+                   f'--outputs={tmp_path}/expected.npy']).returncode == 0
+  expected = np.load(tmp_path / 'expected.npy')
+  reload_saved_model = (
+      'import sys, numpy as np, tensorflow as tf\n'
+      'loaded = tf.saved_model.load(sys.argv[1])\n'
+      'np.save(sys.argv[3], loaded.serve(np.load(sys.argv[2])).numpy())\n')
+  reload_keras = (  # The shipped model's class is registered once `models` is imported.
+      'import sys, numpy as np, keras, models\n'
+      'model = keras.saving.load_model(sys.argv[1])\n'
+      'np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n')
+  for name, script, path, env in (
+      ('saved_model', reload_saved_model, 'saved_model', {}),  # Without the project.
+      ('keras', reload_keras, 'model.keras', {'PYTHONPATH': ROOT})):
+    out = tmp_path / f'{name}.npy'
+    reloaded = subprocess.run(
+        [sys.executable, '-c', script, str(tmp_path / 'export' / path), str(tmp_path / 'x.npy'),
+         str(out)], cwd=tmp_path, capture_output=True, text=True, check=False,
+        env={key: value for key, value in {**os.environ, **env}.items()
+             if key != 'PYTHONPATH' or env})
+    assert reloaded.returncode == 0, reloaded.stderr
+    np.testing.assert_allclose(np.load(out), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['evaluate', '--checkpoint=ckpt-7'], "no checkpoint 'ckpt-7' in"),
+    (['export', '--model_dir={tmp}'], 'holds no operative_config.gin'),
+    (['predict'], 'predict needs --inputs'),
+])
+def test_mistakes_are_one_line_and_exit_2(trained, tmp_path, args, message):
+  args = [arg.format(tmp=tmp_path) for arg in args]
+  if not any(arg.startswith('--model_dir') for arg in args):
+    args.append(f'--model_dir={trained}')
+  result = run_main(args)
+  assert result.returncode == 2
+  error_lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert len(error_lines) == 1 and message in error_lines[0], result.stderr
