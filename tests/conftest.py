@@ -47,9 +47,14 @@ def train_regression(model_dir: str, *bindings: str) -> trainer.Trainer:
   return run
 
 
-def final_state(model_dir):
-  """Every saved value of the latest checkpoint, timings and save counts aside."""
-  path = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
+def final_state(model_dir, checkpoints: str = 'checkpoints'):
+  """Every saved value of the latest checkpoint, timings and save counts aside.
+
+  Args:
+    model_dir: The run's directory.
+    checkpoints: Its directory of checkpoints ('checkpoints/best': the best one).
+  """
+  path = tf.train.latest_checkpoint(os.path.join(model_dir, checkpoints))
   reader = tf.train.load_checkpoint(path)
   return os.path.basename(path), {
       key: reader.get_tensor(key) for key, dtype in reader.get_variable_to_dtype_map().items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,13 +21,18 @@ STEPS_PER_EPOCH = 31  # 1000 examples at batch 32.
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-  """A regression run of 3 epochs, a checkpoint each epoch, ending with a test evaluation."""
+  """A regression run of 3 epochs, a checkpoint each epoch, ending with a test evaluation.
+
+  It keeps the best checkpoint by val loss; its console output is in `train.log` beside it.
+  """
   model_dir = tmp_path_factory.mktemp('after') / 'run'
   result = run_main(['--gin_file=regression.gin', f'--gin_param=Trainer.model_dir="{model_dir}"',
                      f'--gin_param=Trainer.train_epochs={EPOCHS}',
                      "--gin_param=Trainer.test_split='test'",
+                     "--gin_param=BestCheckpoint.monitor='mae'",
                      '--gin_param=Checkpoints.every_n_epochs=1'])
   assert result.returncode == 0, result.stderr
+  (model_dir.parent / 'train.log').write_text(result.stderr)
   return model_dir
 
 
@@ -42,6 +48,35 @@ def test_training_ends_with_a_test_evaluation_apart_from_val(trained):
   assert [step for step, _ in read_scalars(str(trained / 'val'))['loss']] == [1, 2, 3]
 
 
+def test_the_run_summary_gives_the_last_points_and_the_best_checkpoint(trained):
+  summary = json.loads((trained / 'run_summary.json').read_text())
+  last_step = EPOCHS * STEPS_PER_EPOCH
+  assert summary['step'] == summary['steps_trained'] == last_step
+  assert summary['checkpoint'] == str(trained / 'checkpoints' / f'ckpt-{last_step}')
+  for split in ('train', 'val', 'eval_test'):
+    points = read_scalars(str(trained / split))
+    assert summary['scalars'][split]['step'] == last_step
+    for tag in ('loss', 'mae'):
+      assert summary['scalars'][split][tag] == pytest.approx(points[tag][-1][1], rel=1e-6)
+  val_mae = read_scalars(str(trained / 'val'))['mae']
+  best_epoch, best_value = min(val_mae, key=lambda point: point[1])
+  best_step = best_epoch * STEPS_PER_EPOCH
+  assert summary['best'] == {'scalar': 'mae', 'value': pytest.approx(best_value, rel=1e-6),
+                             'step': best_step,
+                             'checkpoint': str(trained / 'checkpoints' / 'best' /
+                                               f'ckpt-{best_step}')}
+  log = (trained.parent / 'train.log').read_text()
+  assert 'Run summary:' in log and f"best        val mae {best_value:.4g} at step {best_step}" in log
+
+
+def test_evaluate_the_best_checkpoint_gives_its_value(trained):
+  result = run_main(['evaluate', f'--model_dir={trained}', '--checkpoint=best', '--split=val'])
+  assert result.returncode == 0, result.stderr
+  best = json.loads((trained / 'run_summary.json').read_text())['best']
+  assert f"ckpt-{best['step']} (step {best['step']}) on val: " in result.stdout
+  assert f"mae={best['value']:.4g}" in result.stdout
+
+
 def test_evaluate_a_checkpoint_while_training_holds_the_run(trained, tmp_path):
   before = snapshot(trained / 'checkpoints'), snapshot(trained / 'train'), snapshot(trained / 'val')
   with ModelDirLock(str(trained)):  # As a training process in this model_dir holds it.
@@ -50,10 +85,8 @@ def test_evaluate_a_checkpoint_while_training_holds_the_run(trained, tmp_path):
   assert result.returncode == 0, result.stderr
   assert (snapshot(trained / 'checkpoints'), snapshot(trained / 'train'),
           snapshot(trained / 'val')) == before
-  val_points = read_scalars(str(trained / 'val'))
-  evaluated = read_scalars(str(trained / 'eval_val'))
   for tag in ('loss', 'mae'):  # The same checkpoint, the same split: the run's own evaluation.
-    assert evaluated[tag] == [val_points[tag][0]]
+    assert _value_at(trained / 'eval_val', 1, tag) == _value_at(trained / 'val', 1, tag)
   # Another checkpoint's evaluation is written beside the one at the end of training.
   assert sorted(step for step, _ in read_scalars(str(trained / 'eval_test'))['loss']) == [1, EPOCHS]
   assert f'ckpt-31 (step {STEPS_PER_EPOCH}) on test: loss=' in result.stdout
@@ -105,7 +138,7 @@ def test_exports_reload_in_fresh_processes_with_the_same_predictions(trained, tm
 @pytest.mark.parametrize('args, message', [
     (['evaluate', '--checkpoint=ckpt-7'], "no checkpoint 'ckpt-7' in"),
     (['export', '--model_dir={tmp}'], 'holds no operative_config.gin'),
-    (['predict'], 'predict needs --inputs'),
+    (['predict'], 'predict needs --outputs'),
 ])
 def test_mistakes_are_one_line_and_exit_2(trained, tmp_path, args, message):
   args = [arg.format(tmp=tmp_path) for arg in args]

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tests.conftest import MAIN, ROOT, run_main
 from tests.test_distribute import free_ports
-from tests.test_resume import tensorboard_steps, vae_args
+from tests.test_resume import STOPS_EARLY_AT, tensorboard_steps, vae_args
 
 # Checkpoints of ~4 MB, saved every 20 steps, over a run far longer than the test.
 BIG_REGRESSION = ['--gin_file=regression.gin', '--gin_param=RegressionModel.hidden_units=50000',
@@ -114,7 +114,7 @@ def assert_resumes_cleanly(model_dir, args):
     for tag, steps in tensorboard_steps(model_dir / split).items():
       if tag == 'operative_config':  # Text, written once, at the first loop's end.
         continue
-      assert steps == sorted(set(steps)) and steps[-1] == 600, (split, tag, steps)
+      assert steps == sorted(set(steps)) and steps[-1] == STOPS_EARLY_AT, (split, tag, steps)
 
 
 @pytest.mark.parametrize('phase, pattern, message', [

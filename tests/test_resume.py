@@ -18,14 +18,20 @@ from trainer.summaries.event_files import read_scalars
 from trainer.run.model_dir_lock import ModelDirLock
 
 # A VAE slow enough (~200 steps/s here) to be killed mid-run, with summaries,
-# evaluations and checkpoints at intervals that do not divide each other.
+# evaluations and checkpoints at intervals that do not divide each other. It
+# keeps the best checkpoint and stops early: watching the val loss for a
+# maximum, the first evaluation (step 70) stays the best, and the run stops
+# after 7 more (step 560), so kills land before, between and after saves of both.
 VAE_RUN = ['--gin_file=vae.gin', '--gin_param=procedural_shapes.num_train=1024',
            '--gin_param=procedural_shapes.num_val=128', '--gin_param=Trainer.batch_size=64',
            '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=600',
            '--gin_param=SummaryManager.every_n_epochs=None',
            '--gin_param=SummaryManager.every_n_steps=20',
            '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=70',
-           '--gin_param=Checkpoints.every_n_steps=45', '--gin_param=Trainer.steps_per_loop=10']
+           '--gin_param=Checkpoints.every_n_steps=45', '--gin_param=Trainer.steps_per_loop=10',
+           "--gin_param=BestCheckpoint.monitor='loss'", "--gin_param=BestCheckpoint.mode='max'",
+           '--gin_param=BestCheckpoint.patience=7']
+STOPS_EARLY_AT = 560
 
 
 def vae_args(model_dir):
@@ -33,13 +39,15 @@ def vae_args(model_dir):
 
 
 def assert_same_run(resumed_dir, baseline_dir):
-  """Bitwise-equal final checkpoint and identical logged points, timings aside."""
-  name, state = final_state(resumed_dir)
-  baseline_name, baseline_state = final_state(baseline_dir)
-  assert name == baseline_name
-  assert state.keys() == baseline_state.keys()
-  for key, value in state.items():
-    np.testing.assert_array_equal(value, baseline_state[key], err_msg=key)
+  """Bitwise-equal final and best checkpoints and identical logged points, timings aside."""
+  kept_best = (baseline_dir / 'checkpoints' / 'best').exists()
+  for checkpoints in ['checkpoints'] + (['checkpoints/best'] if kept_best else []):
+    name, state = final_state(resumed_dir, checkpoints)
+    baseline_name, baseline_state = final_state(baseline_dir, checkpoints)
+    assert name == baseline_name
+    assert state.keys() == baseline_state.keys()
+    for key, value in state.items():
+      np.testing.assert_array_equal(value, baseline_state[key], err_msg=key)
   assert logged_points(resumed_dir) == logged_points(baseline_dir)
 
 
@@ -57,6 +65,8 @@ def baseline(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp('uninterrupted')
   result = run_main(vae_args(model_dir))
   assert result.returncode == 0, result.stderr[-3000:]
+  assert f'Stopping early at step {STOPS_EARLY_AT}: no improvement of val loss in 7' in result.stderr
+  assert 'the best, val loss' in result.stderr and 'at step 70, is in' in result.stderr
   return model_dir
 
 
@@ -83,11 +93,14 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(baseline, tmp_path):
   stopped = re.search(r'stopped by SIGTERM at step (\d+); saved (\S+)\. Rerun', stderr)
   assert stopped, stderr[-3000:]
   step = int(stopped.group(1))
-  assert 200 <= step < 600
+  assert 200 <= step < STOPS_EARLY_AT
   assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith(f'ckpt-{step}')
   result = run_main(vae_args(tmp_path))
   assert result.returncode == 0, result.stderr[-3000:]
+  assert f'Stopping early at step {STOPS_EARLY_AT}' in result.stderr  # Its count was restored.
   assert_same_run(tmp_path, baseline)
+  rerun = run_main(vae_args(tmp_path))
+  assert rerun.returncode == 0 and 'stopped early' in rerun.stderr and 'nothing to do' in rerun.stderr
 
 
 def rewind(model_dir, step):

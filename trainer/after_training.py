@@ -28,7 +28,8 @@ COMMANDS = ('evaluate', 'export', 'predict')
 FLAGS = flags.FLAGS
 flags.DEFINE_string('model_dir', None, 'The directory of the run (its Trainer.model_dir).')
 flags.DEFINE_string('checkpoint', None,
-                    "A checkpoint's name (e.g. ckpt-500) or path; default: the latest.")
+                    "A checkpoint's name (e.g. ckpt-500) or path, or 'best' (the best "
+                    'evaluation\'s, with BestCheckpoint.monitor); default: the latest.')
 flags.DEFINE_bool('ema_weights', True,
                   'With an optimizer keeping moving averages (use_ema), use the averaged weights.')
 flags.DEFINE_multi_string('split', ['val'], 'evaluate: a split of the data builder; '

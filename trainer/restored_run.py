@@ -23,6 +23,7 @@ import tensorflow as tf
 from absl import logging
 
 from trainer.config import gin_files
+from trainer.run.checkpoints import Checkpoints
 from trainer.errors import ConfigError
 from trainer.summaries.operative_config import OPERATIVE_CONFIG
 from trainer.trainer import Trainer
@@ -30,6 +31,7 @@ from trainer.trainer import Trainer
 EXPORT_DIR = 'export'
 SAVED_MODEL = 'saved_model'
 KERAS_FILE = 'model.keras'
+BEST = 'best'  # The checkpoint argument naming the best evaluation's checkpoint.
 
 
 class RestoredRun:
@@ -102,7 +104,8 @@ def restore(model_dir: str, checkpoint: Optional[str] = None, gin_params: Sequen
 
   Args:
     model_dir: The run's directory.
-    checkpoint: A checkpoint's path or name (e.g. 'ckpt-500'); default: the latest.
+    checkpoint: A checkpoint's path or name (e.g. 'ckpt-500'), or 'best' (the
+      best evaluation's, see `BestCheckpoint`); default: the latest.
     gin_params: Bindings applied after the run's config (e.g. another
       `Trainer.eval_batch_size`).
     ema_weights: With an optimizer that keeps moving averages (`use_ema`),
@@ -127,7 +130,7 @@ def restore(model_dir: str, checkpoint: Optional[str] = None, gin_params: Sequen
   trainer = _trainer_class()()
   trainer.compiled_loop()  # Creates every variable the checkpoint holds.
   trainer.checkpoints.track(trainer.checkpoint_items(), model=trainer.model)
-  path = _checkpoint_path(trainer.checkpoints.directory, checkpoint)
+  path = _checkpoint_path(trainer.checkpoints, checkpoint)
   trainer.checkpoints.restore(path)
   if ema_weights and getattr(trainer.optimizer, 'use_ema', False):
     trainer.optimizer.finalize_variable_values(trainer.model.trainable_variables)
@@ -143,18 +146,23 @@ def _trainer_class() -> type:
     return Trainer
 
 
-def _checkpoint_path(directory: str, checkpoint: Optional[str]) -> str:
-  """The path of `checkpoint` (a path or a name in `directory`), or of the latest."""
-  if checkpoint is None:
-    path = tf.train.latest_checkpoint(directory)
+def _checkpoint_path(checkpoints: Checkpoints, checkpoint: Optional[str]) -> str:
+  """The path of `checkpoint`: 'best', a path, a name in the run's checkpoints; or the latest."""
+  directory = checkpoints.directory
+  if checkpoint in (None, BEST):
+    path = tf.train.latest_checkpoint(
+        checkpoints.best_directory if checkpoint == BEST else directory)
     if path is None:
-      raise ConfigError(f'{directory} holds no checkpoint yet')
+      raise ConfigError(f'{directory} holds no checkpoint yet' if checkpoint is None else
+                        f'{directory} holds no best checkpoint (it is kept when the run '
+                        "binds BestCheckpoint.monitor, e.g. 'loss')")
     return path
   path = checkpoint if os.path.dirname(checkpoint) else os.path.join(directory, checkpoint)
   if not tf.io.gfile.exists(f'{path}.index'):
     listed = tf.train.get_checkpoint_state(directory)
     names = [os.path.basename(p) for p in listed.all_model_checkpoint_paths] if listed else []
-    raise ConfigError(f'no checkpoint {checkpoint!r} in {directory}; it holds {names or "none"}')
+    raise ConfigError(f'no checkpoint {checkpoint!r} in {directory}; it holds '
+                      f'{names or "none"} (or give --checkpoint={BEST})')
   return path
 
 

@@ -19,6 +19,7 @@ from trainer.distribute.replicas import Replicas, replicas_in_sync
 from trainer.intervals import Interval
 from trainer.loop import xla
 from trainer.loop.compiled_loop import CompiledLoop
+from trainer.run.best_checkpoint import BestCheckpoint
 from trainer.run.checkpoints import Checkpoints
 from trainer.run.model_dir_lock import ModelDirLock
 from trainer.run.stop_signals import StopRequests
@@ -39,7 +40,8 @@ class Trainer:
   Rerunning with the same `model_dir` resumes from the latest checkpoint:
   with a seed, bitwise as if uninterrupted. SIGTERM or SIGINT stops the run
   after the current loop with a checkpoint; a NaN or infinite watched
-  scalar stops it without one. Checkpoints (`Checkpoints.*`) and summaries
+  scalar stops it without one. Checkpoints (`Checkpoints.*`), the best
+  checkpoint and early stopping (`BestCheckpoint.*`) and summaries
   (`SummaryManager.*`) have bindings of their own.
 
   To train a new kind of model, subclass and override `compute_loss` (and,
@@ -161,6 +163,7 @@ class Trainer:
     self.check_finite = tuple(check_finite)
     self.checkpoints = Checkpoints(self.model_dir, self.steps_per_epoch,
                                    worker=None if self.is_chief else self.replicas.task_id)
+    self.best = BestCheckpoint()
 
     with self.replicas.scope():
       self.model = binding_checks.built(model, keras.Model, 'Trainer.model', '@RegressionModel')
@@ -286,6 +289,7 @@ class Trainer:
             self.replicas)
       # Outside the scope: the interval's state is the host's, one copy, not mirrored.
       self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars)
+      self.best.check(self._compiled_loop.eval_scalars)
     return self._compiled_loop
 
   def eval_batches(self, split: str) -> Batches:
@@ -298,7 +302,7 @@ class Trainer:
     """What a checkpoint holds beside the model: every variable a resumed run needs."""
     return {'optimizer': self.optimizer, 'global_step': self.global_step,
             'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
-            **self.summaries.checkpoint_items()}
+            **self.summaries.checkpoint_items(), **self.best.checkpoint_items()}
 
   def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import signal
+import time
 from typing import TYPE_CHECKING, Callable, Dict, Optional
 
+import tensorflow as tf
 from absl import logging
 
 from trainer.config import keras_configurables
@@ -12,7 +14,7 @@ from trainer.errors import Interrupted, NonFiniteError
 from trainer.intervals import LoopSizer
 from trainer.loop.compiled_loop import MAX_INTERVALS
 from trainer.run.stop_signals import StopRequests
-from trainer.summaries import operative_config
+from trainer.summaries import operative_config, run_summary
 
 if TYPE_CHECKING:
   from trainer.trainer import Trainer
@@ -43,9 +45,10 @@ class TrainingRun:
     summaries, checkpoints = trainer.summaries, trainer.checkpoints
     loop = trainer.compiled_loop()  # Creates every variable, so restoring can fill them.
     step = self._restore()
-    if step >= trainer.total_steps:
-      logging.info('Training already finished at step %d in %s; nothing to do.',
-                   step, trainer.model_dir)
+    if step >= trainer.total_steps or trainer.best.stopped:
+      early = f' (stopped early; best {trainer.best.describe()})' if trainer.best.stopped else ''
+      logging.info('Training already finished at step %d in %s%s; nothing to do.',
+                   step, trainer.model_dir, early)
       return {}
     if self.on_start is not None:
       self.on_start()
@@ -55,7 +58,7 @@ class TrainingRun:
                        if period],
                       summaries.interval_steps, loop.spans_intervals, trainer.total_steps,
                       trainer.steps_per_loop, trainer.seconds_per_loop, MAX_INTERVALS)
-    first_step, final = step, {}
+    first_step, final, began = step, {}, time.monotonic()
     while step < trainer.total_steps:
       num_steps = sizer.next(step)
       end = step + num_steps
@@ -72,22 +75,37 @@ class TrainingRun:
       if step == first_step and trainer.is_chief:  # The config has been used: it is complete.
         operative_config.save(trainer.model_dir, summaries, end)
       step = end
+      stop_early = False
       if evaluate:
         final = self._evaluated(step, result.val_means)
+        stop_early = self._kept_best(step, result.val_means)
       if trainer.replicas.multi_worker:  # Workers save and stop together, or wait forever.
         stop_now, save_now = result.stop, result.save
       else:  # Also a signal that came during the call.
         stop_now, save_now = stop.requested, checkpoints.is_due(step)
-      if step == trainer.total_steps or stop_now or save_now:
+      if step == trainer.total_steps or stop_now or save_now or stop_early:
         self._save(step)
         if stop_now:
           number = stop.signal_number or signal.SIGTERM  # Or the signal came to another worker.
           raise Interrupted(signal.Signals(number).name, number, step, checkpoints.latest)
+      if stop_early:
+        logging.info('Stopping early at step %d: no improvement of val %s in %d evaluations; '
+                     'the best, %s, is in %s.', step, trainer.best.monitor,
+                     trainer.best.patience, trainer.best.describe(), checkpoints.best_directory)
+        break
       summaries.maybe_flush()
     if trainer.test_data is not None:
       summaries.add_evaluation(trainer.test_split, step, loop.evaluation(trainer.test_data)(),
                                write=trainer.is_chief)
     summaries.flush()
+    if trainer.is_chief:
+      summary = run_summary.build(
+          trainer.model_dir, step, trainer.best.stopped, step - first_step,
+          time.monotonic() - began, summaries.last_points,
+          trainer.best.summary(tf.train.latest_checkpoint(checkpoints.best_directory)),
+          checkpoints.latest)
+      run_summary.save(trainer.model_dir, summary)
+      logging.info('Run summary:\n%s', run_summary.table(summary))
     return final
 
   def _restore(self) -> int:
@@ -114,6 +132,17 @@ class TrainingRun:
       with summaries.as_default('val', step):
         self.trainer.eval_summaries()
     return means
+
+  def _kept_best(self, step: int, means: Dict[str, float]) -> bool:
+    """Saves the best checkpoint if this evaluation is the best; returns whether to stop early."""
+    best = self.trainer.best
+    if best.monitor is None:
+      return False
+    if best.evaluated(step, means):
+      self.trainer.summaries.save()
+      path = self.trainer.checkpoints.save(step, best=True)
+      logging.info('New best %s: saved %s', best.describe(), path)
+    return best.stopped
 
   def _save(self, step: int) -> None:
     """Saves a checkpoint at `step` with the summary interval so far, then flushes."""

@@ -16,6 +16,7 @@ from absl import logging
 from trainer.config import binding_checks
 from trainer.errors import CheckpointMismatchError, CheckpointReadError, CheckpointWriteError
 from trainer.intervals import Interval
+from trainer.run.best_checkpoint import BEST_DIR
 
 CHECKPOINT_DIR = 'checkpoints'
 WORKER_SCRATCH_PREFIX = '.worker_checkpoints_'
@@ -96,8 +97,11 @@ class Checkpoints:
     self.chief_manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
                                                     max_to_keep=self.max_to_keep)
     self.manager = self.chief_manager
+    self.best_manager = tf.train.CheckpointManager(
+        self.checkpoint, self.best_directory, max_to_keep=1)
     if self._scratch is not None:
-      self.manager = tf.train.CheckpointManager(self.checkpoint, self._scratch, max_to_keep=1)
+      self.manager = self.best_manager = tf.train.CheckpointManager(
+          self.checkpoint, self._scratch, max_to_keep=1)
 
   def period_in_steps(self) -> Optional[int]:
     """The step interval loops must end on, if saving by steps or epochs."""
@@ -110,8 +114,13 @@ class Checkpoints:
     return (self.every_n_seconds is not None and time.monotonic() - self._last_save >= max(
         self.every_n_seconds, SAVE_TIME_FACTOR * self._save_seconds))
 
-  def save(self, step: int) -> str:
+  def save(self, step: int, best: bool = False) -> str:
     """Saves `ckpt-<step>` and returns its path.
+
+    Args:
+      step: The global step.
+      best: Save it as the best so far (in `checkpoints/best/`, replacing the
+        one there), not as one of the rolling checkpoints.
 
     Raises:
       CheckpointWriteError: The save failed (disk full, no permission); the
@@ -119,52 +128,61 @@ class Checkpoints:
         temporary names, and lists it only once it is complete).
     """
     began = time.monotonic()
+    manager = self.best_manager if best else self.manager
     try:
-      path = self.manager.save(checkpoint_number=step)
+      path = manager.save(checkpoint_number=step)
       if self._scratch is not None:
         tf.io.gfile.rmtree(self._scratch)
     except BaseException as error:  # Ctrl-C too: no temporary files left behind.
-      self._remove_partial(step)
-      self._unlist_deleted()
+      self._remove_partial(manager.directory, step)
+      self._unlist_deleted(manager.directory)
       if not isinstance(error, (tf.errors.OpError, OSError)):
         raise
       last = self.latest
       kept = f'the last saved one, {last}, is intact' if last else 'no checkpoint was saved before'
       raise CheckpointWriteError(
-          f'checkpoint of step {step}: could not be saved in {self.manager.directory} '
+          f'checkpoint of step {step}: could not be saved in {manager.directory} '
           f'({_op_reason(error)}); {kept}. Free disk space or fix permissions, then rerun to '
           'resume from it.') from None
-    self._last_save = time.monotonic()
-    self._save_seconds = self._last_save - began
+    if not best:  # The best is saved after an evaluation, beside the rolling saves.
+      self._last_save = time.monotonic()
+      self._save_seconds = self._last_save - began
     return path
+
+  @property
+  def best_directory(self) -> str:
+    """Where the best checkpoint is kept (`BestCheckpoint`)."""
+    return os.path.join(self.directory, BEST_DIR)
 
   @property
   def latest(self) -> Optional[str]:
     """The newest checkpoint in `model_dir`, if any (read afresh: the chief may have saved)."""
     return tf.train.latest_checkpoint(self.directory)
 
-  def _remove_partial(self, step: int) -> None:
+  @staticmethod
+  def _remove_partial(directory: str, step: int) -> None:
     """Removes what a failed save of `step` left (TensorFlow's temporary files), if it can."""
-    for path in tf.io.gfile.glob(os.path.join(self.manager.directory, f'ckpt-{step}_temp*')):
+    for path in tf.io.gfile.glob(os.path.join(directory, f'ckpt-{step}_temp*')):
       try:
         tf.io.gfile.rmtree(path)
       except tf.errors.OpError:  # Whatever blocked the save may block this too; it is harmless.
         pass
 
-  def _unlist_deleted(self) -> None:
+  @staticmethod
+  def _unlist_deleted(directory: str) -> None:
     """Lists only the checkpoints whose files exist, after an interrupted save.
 
     TensorFlow lists a new checkpoint, deletes the oldest and lists again; an
     interrupt in between leaves the deleted one listed.
     """
-    listed = tf.train.get_checkpoint_state(self.manager.directory)
+    listed = tf.train.get_checkpoint_state(directory)
     if listed is None:
       return
     present = [path for path in listed.all_model_checkpoint_paths
                if tf.io.gfile.exists(f'{path}.index')]
     if present and present != list(listed.all_model_checkpoint_paths):
       tf.compat.v1.train.update_checkpoint_state(
-          self.manager.directory, present[-1], present,
+          directory, present[-1], present,
           all_model_checkpoint_timestamps=[time.time()] * len(present))
 
   def restore_latest(self) -> Optional[str]:

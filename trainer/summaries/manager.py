@@ -12,7 +12,7 @@ from absl import logging
 
 from trainer.errors import ConfigError
 from trainer.intervals import Interval
-from trainer.summaries import progress
+from trainer.summaries import progress, run_summary
 from trainer.summaries.interval_sums import IntervalSums
 from trainer.summaries.split_writer import SplitWriter
 
@@ -104,6 +104,7 @@ class SummaryManager:
     self._writers: Dict[str, Optional[SplitWriter]] = {}
     self._last_flush = time.monotonic()
     self._steady_seconds_per_step: Optional[float] = None  # For the ETA.
+    self.last_points: run_summary.LastPoints = {}  # This process's, per split.
 
   def choose_x_axis(self, schedule_in_epochs: bool) -> None:
     """Settles the x-axis, once the Trainer knows its schedule.
@@ -203,6 +204,7 @@ class SummaryManager:
       logging.info('evaluation on %s at step %d: %s', split, step, progress.scalars_text(means))
 
   def _write(self, split: str, step: int, values: Dict[str, float]) -> None:
+    self.last_points[split] = (step, dict(values))
     writer = self._writers[split]
     if writer is not None:
       writer.scalars(self.x(step), values)
