@@ -18,6 +18,11 @@ def test_splits_have_the_tutorial_shapes_and_are_reproducible():
   assert x_val.shape == (200, 5)
   np.testing.assert_array_equal(x, synthetic_regression('train')[0])
   assert not np.array_equal(x[:200], x_val)
+  x_test, y_test = synthetic_regression('test')
+  assert x_test.shape == (200, 5) and y_test.shape == (200, 1)
+  assert not np.array_equal(x_test, x_val)
+  # The test split is drawn apart: train and val do not depend on its size.
+  np.testing.assert_array_equal(synthetic_regression('val', num_test=7)[0], x_val)
 
 
 def test_learnable_targets_are_linear_in_the_features_and_noise_is_not():
@@ -29,8 +34,8 @@ def test_learnable_targets_are_linear_in_the_features_and_noise_is_not():
 
 
 def test_unknown_split_is_refused():
-  with pytest.raises(ValueError, match="not 'test'"):
-    synthetic_regression('test')
+  with pytest.raises(ValueError, match="not 'holdout'"):
+    synthetic_regression('holdout')
 
 
 def test_training_batches_are_full_reshuffled_each_epoch_and_seeded():

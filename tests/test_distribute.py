@@ -179,7 +179,8 @@ def test_two_workers_train_as_one_device_and_only_the_chief_writes(one_device, t
   assert 'worker 0 (chief)' in logs[0] and 'worker 1.' in logs[1]
   # The chief's files, and nothing of the other worker's (its scratch checkpoints are gone).
   assert sorted(p.name for p in model_dir.iterdir() if not p.name.startswith('events.')) == [
-      '.lock', 'checkpoints', 'command_line.json', 'operative_config.gin', 'train', 'val']
+      '.lock', 'checkpoints', 'command_line.json', 'operative_config.gin', 'run_summary.json',
+      'train', 'val']
   # Evaluation is sharded: each worker evaluates its half of val/ with its own
   # weights, so val/ matching one device means both workers hold its weights.
   assert_close_runs(model_dir, one_device)

@@ -112,7 +112,12 @@ def rewind(model_dir, step):
     if path not in kept:
       for file in tf.io.gfile.glob(path + '.*'):
         os.remove(file)
-  tf.compat.v1.train.update_checkpoint_state(directory, kept[-1], all_model_checkpoint_paths=kept)
+  tf.compat.v1.train.update_checkpoint_state(  # Listed without times, TF would drop them.
+      directory, kept[-1], all_model_checkpoint_paths=kept,
+      all_model_checkpoint_timestamps=[time.time()] * len(kept))
+  # What a resumed run reads: the rewound list.
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(), directory, max_to_keep=None)
+  assert manager.checkpoints == kept
 
 
 @pytest.mark.parametrize('data_on_device', [True, False])

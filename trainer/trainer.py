@@ -58,8 +58,12 @@ class Trainer:
     optimizer: A Keras optimizer class or factory (e.g. `@adam`).
     loss: Per-example loss `fn(y_true, y_pred)` of the default
       `compute_loss`; averaged over the batch.
-    metrics: Extra per-example scalars `{name: fn(y_true, y_pred)}` of the
-      default `compute_loss`, logged beside the loss.
+    metrics: Extra scalars of the default `compute_loss`, logged beside the
+      loss: per-example functions `fn(y_true, y_pred)` (averaged), or Keras
+      metrics (a class, `@AUC`, or an object), whose state training
+      and evaluation keep apart: a train point is the metric over its
+      interval's steps, a val point over the whole evaluation. With one,
+      each loop ends at the next summary boundary.
     batch_size: Examples per training step.
     eval_batch_size: Examples per evaluation step (default: batch_size).
     train_steps: Train for this many steps ...
@@ -127,7 +131,7 @@ class Trainer:
                             eval_batch_size=eval_batch_size, eval_steps=eval_steps,
                             steps_per_epoch=steps_per_epoch)
     binding_checks.positive_seconds('Trainer', seconds_per_loop=seconds_per_loop)
-    binding_checks.per_example_metrics(metrics or {})
+    per_example, keras_metrics = binding_checks.split_metrics(metrics or {})
     # First: a strategy must exist before TensorFlow starts, and a cluster's
     # workers must all join it before any of them may fail.
     self.replicas = Replicas(None if strategy is None else binding_checks.built(
@@ -175,7 +179,11 @@ class Trainer:
     self.summaries.choose_x_axis(length.unit == 'epochs' and (
         eval_interval is None or eval_interval.unit == 'epochs'))
     self.loss = loss
-    self.metrics = dict(metrics or {})
+    self.metrics = per_example
+    with self.replicas.scope():
+      # Keras metrics keep state: one copy updated by training, one by evaluation.
+      self.keras_metrics = {training: {name: build() for name, build in keras_metrics.items()}
+                            for training in (True, False)}
     self.data = data
     self.eval_batch_size = eval_batch_size or batch_size
     self.eval_steps = eval_steps
@@ -191,7 +199,8 @@ class Trainer:
 
     The default is supervised learning on `(inputs, targets)` batches with
     `loss` and `metrics` averaged over the batch, plus the model's own
-    regularization losses (`model.losses`) in the loss.
+    regularization losses (`model.losses`) in the loss; it also updates the
+    Keras `Metric` objects of `metrics` (`keras_metrics[training]`).
 
     Args:
       batch: One batch, as the data pipeline yields it.
@@ -208,6 +217,8 @@ class Trainer:
       loss += tf.add_n(self.model.losses)
     scalars = {name: tf.reduce_mean(fn(targets, predictions))
                for name, fn in self.metrics.items()}
+    for metric in self.keras_metrics[training].values():
+      metric.update_state(targets, predictions)
     return loss, scalars
 
   def train_step(self, batch: Any) -> Scalars:
@@ -286,9 +297,11 @@ class Trainer:
         self._compiled_loop = CompiledLoop(
             self._train_step_and_learning_rate, self.train_data, self.eval_step, self.val_data,
             self.summaries.interval_steps, self.global_step, self.check_finite, self.xla,
-            self.replicas)
+            self.replicas, eval_metrics=self.keras_metrics[False],
+            span_intervals=not self.keras_metrics[True])
       # Outside the scope: the interval's state is the host's, one copy, not mirrored.
-      self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars)
+      self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars,
+                           self.keras_metrics[True])
       self.best.check(self._compiled_loop.eval_scalars)
     return self._compiled_loop
 

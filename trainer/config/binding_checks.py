@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -57,23 +58,30 @@ def writable_model_dir(model_dir: str) -> str:
   return model_dir if '://' in model_dir else os.path.abspath(model_dir)
 
 
-def per_example_metrics(metrics: Mapping[str, Any]) -> None:
-  """Refuses a stateful `keras.metrics.Metric` in `Trainer.metrics`.
+def split_metrics(metrics: Mapping[str, Any]
+                  ) -> Tuple[Dict[str, Any], Dict[str, Callable[[], keras.metrics.Metric]]]:
+  """`Trainer.metrics` as per-example functions, and factories of Keras `Metric` objects.
 
-  Such an object is callable like a per-example function, but its state
-  would be shared by training and evaluation and never reset, and the
-  Trainer would average its per-batch results: a wrong number, logged.
+  A Keras metric may be bound as its class (`@AUC`; built by the Trainer,
+  under its strategy) or as an object (`@AUC()`; copied).
 
   Raises:
-    ConfigError: One is a `keras.metrics.Metric`; the message names it.
+    ConfigError: A value is neither a function nor a Keras metric.
   """
+  per_example, keras_metrics = {}, {}
   for name, metric in metrics.items():
-    if isinstance(metric, keras.metrics.Metric):
+    if isinstance(metric, type) and issubclass(metric, keras.metrics.Metric):
+      keras_metrics[name] = metric
+    elif isinstance(metric, keras.metrics.Metric):
+      keras_metrics[name] = functools.partial(
+          lambda metric: type(metric).from_config(metric.get_config()), metric)
+    elif isinstance(metric, type) or not callable(metric):
       raise ConfigError(
-          f'Trainer.metrics[{name!r}] is a stateful {type(metric).__name__}, which the Trainer '
-          'cannot log correctly yet (its state would be shared by train and val, never reset, '
-          'and averaged per batch); bind a per-example function (e.g. '
-          '@sparse_categorical_accuracy), or compute it in eval_summaries')
+          f'Trainer.metrics[{name!r}] is {metric!r}: bind a per-example function '
+          '(e.g. @mean_absolute_error) or a Keras metric (e.g. @AUC)')
+    else:
+      per_example[name] = metric
+  return per_example, keras_metrics
 
 
 def positive(owner: str, **values: Optional[int]) -> None:

@@ -75,6 +75,17 @@ _LOSSES_AND_METRICS = {
     'categorical_accuracy': keras.metrics.categorical_accuracy,
     'binary_accuracy': keras.metrics.binary_accuracy,
 }
+# Keras metrics with state (bind an instance: `{'auc': @AUC()}`); the Trainer
+# keeps their state apart for training and evaluation.
+_KERAS_METRICS = {
+    'AUC': keras.metrics.AUC,
+    'Precision': keras.metrics.Precision,
+    'Recall': keras.metrics.Recall,
+    'PrecisionAtRecall': keras.metrics.PrecisionAtRecall,
+    'F1Score': keras.metrics.F1Score,
+    'MeanIoU': keras.metrics.MeanIoU,
+    'TopKCategoricalAccuracy': keras.metrics.TopKCategoricalAccuracy,
+}
 
 
 
@@ -91,7 +102,8 @@ for _name, _cls in _OPTIMIZERS.items():
   gin.external_configurable(_cls, name=_name, module='keras.optimizers',
                             allowlist=_named_parameters(_cls))
 for _module, _table in (('keras.optimizers.schedules', _SCHEDULES),
-                        ('keras.losses', _LOSSES_AND_METRICS)):
+                        ('keras.losses', _LOSSES_AND_METRICS),
+                        ('keras.metrics', _KERAS_METRICS)):
   for _name, _fn in _table.items():
     gin.external_configurable(_fn, name=_name, module=_module)
 

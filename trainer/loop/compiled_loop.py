@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+import keras
 import tensorflow as tf
 
 from trainer.data.contract import Batches
@@ -70,6 +71,11 @@ class CompiledLoop:
     check_finite: Train scalars that must stay finite.
     xla: What XLA compiles (`xla.choose`).
     replicas: Where the steps run (one device, or a strategy's replicas).
+    eval_metrics: Keras metrics the eval step updates: each evaluation
+      resets them and returns their results beside its means.
+    span_intervals: Let a loop over segmented data run across summary
+      boundaries; False when the host acts at each (Keras metrics: it
+      reads and resets the train copies).
 
   Attributes:
     train_scalars: The names of the scalars the train step returns.
@@ -84,7 +90,9 @@ class CompiledLoop:
   def __init__(self, train_step: Callable[[Any], Scalars], train_data: Batches,
                eval_step: Optional[Callable[[Any], Scalars]], val_data: Optional[Batches],
                summary_interval: int, global_step: tf.Variable, check_finite: Sequence[str],
-               xla: Xla, replicas: Replicas):
+               xla: Xla, replicas: Replicas,
+               eval_metrics: Optional[Mapping[str, keras.metrics.Metric]] = None,
+               span_intervals: bool = True):
     self.train_scalars = list(graph_loops.scalar_specs(
         replicas.first_replica(train_step), train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
@@ -93,11 +101,12 @@ class CompiledLoop:
                         f'return; it returns {self.train_scalars}')
     self.eval_scalars: List[str] = []
     self._eval_step = eval_step
+    self._eval_metrics = dict(eval_metrics or {})
     self._replicas = replicas
     self._eval_loop = None
     if val_data is not None:
       self.eval_scalars, self._eval_loop = self._evaluation_loop(val_data)
-    self.spans_intervals = train_data.segmented
+    self.spans_intervals = train_data.segmented and span_intervals
     self._interval = summary_interval
     # A loop's parts: one per interval it ends, and the rest of one.
     self._max_parts = MAX_INTERVALS + 1 if self.spans_intervals else 1
@@ -161,8 +170,17 @@ class CompiledLoop:
     """The eval step's scalar names on `data`, and the graph loop evaluating all of it."""
     names = list(graph_loops.scalar_specs(
         self._replicas.first_replica(self._eval_step), data.element_spec, 'eval_step'))
-    return names, graph_loops.make_eval_loop(
+    means = graph_loops.make_eval_loop(
         self._replicas.total(graph_loops.weighted_by_size(self._eval_step)), data, names)
+    if not self._eval_metrics:
+      return names, means
+
+    def means_and_metrics():
+      for metric in self._eval_metrics.values():  # Each evaluation starts afresh.
+        metric.reset_state()
+      return {**means(), **{name: metric.result() for name, metric in self._eval_metrics.items()}}
+
+    return names + list(self._eval_metrics), means_and_metrics
 
   def function(self, evaluate: bool) -> Callable[..., Any]:
     """The loop's `tf.function`, with or without the evaluation (built at its first use).

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import gin
+import keras
 from absl import logging
 
 from trainer.errors import ConfigError
@@ -100,6 +101,7 @@ class SummaryManager:
     self._epoch_axis = False
     self.train_sums: Optional[IntervalSums] = None  # Once the train step's scalars are known.
     self.eval_scalars: List[str] = []
+    self.train_metrics: Dict[str, keras.metrics.Metric] = {}
     # Per split; None where this process writes nothing (not a cluster's chief).
     self._writers: Dict[str, Optional[SplitWriter]] = {}
     self._last_flush = time.monotonic()
@@ -128,14 +130,27 @@ class SummaryManager:
     """The x-axis value of global step `step`."""
     return step // self.steps_per_epoch if self._epoch_axis else step
 
-  def track(self, train_scalars: Sequence[str], eval_scalars: Sequence[str]) -> None:
-    """Learns the scalars of the train and eval steps (creates the interval's variables)."""
+  def track(self, train_scalars: Sequence[str], eval_scalars: Sequence[str],
+            train_metrics: Optional[Mapping[str, keras.metrics.Metric]] = None) -> None:
+    """Learns the scalars of the train and eval steps (creates the interval's variables).
+
+    Args:
+      train_scalars: The train step's scalars.
+      eval_scalars: The evaluation's scalars.
+      train_metrics: Keras metrics the train step updates: each point gets
+        their results, then resets them (loops end at every point).
+    """
     self.train_sums = IntervalSums(train_scalars)
     self.eval_scalars = list(eval_scalars)
+    self.train_metrics = dict(train_metrics or {})
 
   def checkpoint_items(self) -> Dict[str, Any]:
     """The interval so far: a run resumed mid-interval writes the same means."""
-    return {'summary_interval': dict(self.train_sums.checkpoint_items())}
+    items = {'summary_interval': dict(self.train_sums.checkpoint_items())}
+    if self.train_metrics:
+      items['train_metrics'] = {name: list(metric.variables)
+                                for name, metric in self.train_metrics.items()}
+    return items
 
   def open(self, splits: Sequence[str], write: bool = True, in_order: bool = True) -> None:
     """Creates the event files of `splits` (when training starts, so a finished run adds none).
@@ -178,6 +193,7 @@ class SummaryManager:
       if end % self.interval_steps == 0 or end == self.total_steps:
         values = self.train_sums.end()
         values['examples_per_second'] = values['steps_per_second'] * self.batch_size
+        values.update(self._end_train_metrics())
         self._write('train', end, values)
         if self.log_progress:
           logging.info('%s', progress.line(end, self.total_steps, self.steps_per_epoch, values,
@@ -247,9 +263,19 @@ class SummaryManager:
     the interval starts at `step` instead, and says so.
     """
     in_interval = step % self.interval_steps
-    if not self.train_sums.restore(in_interval) and in_interval:
+    if self.train_sums.restore(in_interval):
+      return
+    self._end_train_metrics()  # Their state restarts with the interval.
+    if in_interval:
       logging.info('The summary settings changed since the checkpoint: the interval in progress '
                    'restarts at step %d (its point averages the steps from there).', step)
+
+  def _end_train_metrics(self) -> Dict[str, float]:
+    """The Keras train metrics' results over the interval; they start again."""
+    results = {name: float(metric.result()) for name, metric in self.train_metrics.items()}
+    for metric in self.train_metrics.values():
+      metric.reset_state()
+    return results
 
   def maybe_flush(self) -> None:
     """Flushes if `flush_every_n_seconds` have passed since the last flush."""
