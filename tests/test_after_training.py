@@ -9,9 +9,11 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import models
-from tests.conftest import ROOT, run_main, snapshot
+from tests.conftest import ROOT, run_main, snapshot, train_regression
+from trainer.restored_run import restore
 from trainer.run.model_dir_lock import ModelDirLock
 from trainer.summaries.event_files import read_scalars
 
@@ -148,3 +150,27 @@ def test_mistakes_are_one_line_and_exit_2(trained, tmp_path, args, message):
   assert result.returncode == 2
   error_lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
   assert len(error_lines) == 1 and message in error_lines[0], result.stderr
+
+
+def test_with_an_ema_optimizer_the_restored_weights_are_the_averages(tmp_path):
+  train_regression(tmp_path, 'Trainer.train_epochs = 3', 'adam.use_ema = True')
+  checkpoint = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')))
+  saved = {key: checkpoint.get_tensor(key) for key in checkpoint.get_variable_to_shape_map()}
+  trained = restore(str(tmp_path), ema_weights=False)
+  trained_weights = [v.numpy() for v in trained.model.trainable_variables]
+  averaged = restore(str(tmp_path))
+  averaged_weights = [v.numpy() for v in averaged.model.trainable_variables]
+  for index, (raw, mean) in enumerate(zip(trained_weights, averaged_weights)):
+    # The trained weights are the model's, the averages the optimizer's: as saved.
+    assert any(np.array_equal(raw, value) for key, value in saved.items()
+               if key.startswith('model_variables/')), index
+    assert any(np.array_equal(mean, value) for key, value in saved.items()
+               if key.startswith('optimizer/')), index
+    assert not np.array_equal(raw, mean), index
+  inputs, targets = models.synthetic_regression('val')
+  assert averaged.evaluate('val')['loss'] == pytest.approx(
+      np.mean((averaged.predict(inputs) - targets) ** 2), rel=1e-5)
+  exported = averaged.export(str(tmp_path / 'export'))
+  loaded = tf.saved_model.load(exported['saved_model'])
+  served = loaded.serve(inputs).numpy()
+  np.testing.assert_allclose(served, averaged.predict(inputs), rtol=1e-6, atol=1e-6)
