@@ -94,19 +94,24 @@ class TrainingRun:
                      trainer.best.patience, trainer.best.describe(), checkpoints.best_directory)
         break
       summaries.maybe_flush()
+    self._finish(step, steps_trained=step - first_step, seconds=time.monotonic() - began)
+    return final
+
+  def _finish(self, step: int, steps_trained: int, seconds: float) -> None:
+    """After the last step: the test split's evaluation, then the run's summary (chief)."""
+    trainer, summaries, checkpoints = self.trainer, self.trainer.summaries, self.trainer.checkpoints
     if trainer.test_data is not None:
-      summaries.add_evaluation(trainer.test_split, step, loop.evaluation(trainer.test_data)(),
-                               write=trainer.is_chief)
+      evaluation = trainer.compiled_loop().evaluation(trainer.test_data)
+      summaries.add_evaluation(trainer.test_split, step, evaluation(), write=trainer.is_chief)
     summaries.flush()
     if trainer.is_chief:
       summary = run_summary.build(
-          trainer.model_dir, step, trainer.best.stopped, step - first_step,
-          time.monotonic() - began, summaries.last_points,
+          trainer.model_dir, step, trainer.best.stopped, steps_trained, seconds,
+          summaries.last_points,
           trainer.best.summary(tf.train.latest_checkpoint(checkpoints.best_directory)),
           checkpoints.latest)
       run_summary.save(trainer.model_dir, summary)
       logging.info('Run summary:\n%s', run_summary.table(summary))
-    return final
 
   def _restore(self) -> int:
     """Restores the latest checkpoint, if any; returns the global step to start from."""
