@@ -34,7 +34,6 @@ from absl import app
 from absl import flags
 
 from benchmarks import contenders as contenders_lib
-from benchmarks import peers
 from benchmarks import report
 from benchmarks import schedule
 from benchmarks import workloads as wl
@@ -45,9 +44,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A few epochs, timed between the first epoch's end and the last's; gin-trainer
 # trains as many more as its window needs (`contenders.gin_trainer`).
 SMOKE_EPOCHS = 6
-# A smoke run's figures mean nothing: it times each contender briefly, not
-# over `peers.MIN_SECONDS`.
-SMOKE_MIN_SECONDS = 0.01
 MEMORY_MARK = 'PEAK_RSS_MIB'
 MEMORY_CHILDREN = 2  # Child processes at a time.
 
@@ -155,8 +151,6 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   tf.get_logger().setLevel('ERROR')  # Keras and gin-trainer each build many tf.functions.
-  if FLAGS.smoke:
-    peers.MIN_SECONDS = SMOKE_MIN_SECONDS
   workloads, contenders = selected()
   if FLAGS.memory_child:
     run_memory_child(workloads[0], contenders[0])
