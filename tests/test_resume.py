@@ -99,8 +99,17 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(baseline, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'Stopping early at step {STOPS_EARLY_AT}' in result.stderr  # Its count was restored.
   assert_same_run(tmp_path, baseline)
-  rerun = run_main(vae_args(tmp_path))
-  assert rerun.returncode == 0 and 'stopped early' in rerun.stderr and 'nothing to do' in rerun.stderr
+
+
+def test_a_run_stopped_early_stays_stopped(tmp_path):
+  # Watching the val loss for a maximum: epoch 1 stays the best, and 2 more evaluations stop it.
+  bindings = ["BestCheckpoint.monitor = 'loss'", "BestCheckpoint.mode = 'max'",
+              'BestCheckpoint.patience = 2']
+  run = train_regression(tmp_path, *bindings)
+  assert int(run.global_step.numpy()) == 3 * 31
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints' / 'best')).endswith('ckpt-31')
+  rerun = train_regression(tmp_path, *bindings)  # Nothing to do: it stopped, for good.
+  assert int(rerun.global_step.numpy()) == 3 * 31
 
 
 def rewind(model_dir, step):
