@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import models
 from tests.conftest import ROOT, run_main, snapshot, train_regression
-from trainer.errors import ConfigError
+from trainer.errors import ConfigError, DataError
 from trainer.restored_run import restore
 from trainer.run.model_dir_lock import ModelDirLock
 from trainer.summaries.event_files import read_scalars
@@ -170,3 +170,8 @@ def test_with_an_ema_optimizer_the_restored_weights_are_the_averages(tmp_path):
   loaded = tf.saved_model.load(exported['saved_model'])
   served = loaded.serve(inputs).numpy()
   np.testing.assert_allclose(served, averaged.predict(inputs), rtol=1e-6, atol=1e-6)
+
+
+def test_predict_refuses_inputs_the_model_cannot_take(trained):
+  with pytest.raises(DataError, match=r'cannot take inputs of shape \(3, 7\): .*'):
+    restore(str(trained)).predict(np.zeros((3, 7), np.float32))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from typing import Sequence
+
 import numpy as np
 from absl import flags
 
@@ -45,7 +46,7 @@ flags.DEFINE_integer('batch_size', None, 'predict: examples per batch; default t
 
 def _inputs(spec: str) -> np.ndarray:
   """The array that --inputs names."""
-  path, _, name = spec.partition(':') if '.npz:' in spec else (spec, '', '')
+  path, _, name = spec.rpartition(':') if '.npz:' in spec else (spec, '', '')
   if not os.path.exists(path):
     user_errors.fail(f'--inputs: no file {path}', user_errors.USAGE_ERROR)
   loaded = np.load(path)

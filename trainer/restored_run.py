@@ -24,7 +24,8 @@ from absl import logging
 
 from trainer.config import gin_files
 from trainer.run.checkpoints import Checkpoints
-from trainer.errors import ConfigError
+from trainer.errors import ConfigError, DataError
+from trainer.loop import graph_loops
 from trainer.summaries.operative_config import OPERATIVE_CONFIG
 from trainer.trainer import Trainer
 
@@ -71,9 +72,18 @@ class RestoredRun:
     return examples[0] if isinstance(examples, (tuple, list)) else examples
 
   def predict(self, inputs: Any, batch_size: Optional[int] = None) -> Any:
-    """The model's outputs (numpy, in the model's structure) on `inputs`, in batches."""
-    return self.model.predict(inputs, batch_size=batch_size or self.trainer.eval_batch_size,
-                              verbose=0)
+    """The model's outputs (numpy, in the model's structure) on `inputs`, in batches.
+
+    Raises:
+      DataError: The model cannot take `inputs` (Keras's reason).
+    """
+    try:
+      return self.model.predict(inputs, batch_size=batch_size or self.trainer.eval_batch_size,
+                                verbose=0)
+    except ValueError as error:  # What Keras raises for inputs the model cannot take.
+      shape = getattr(inputs, 'shape', type(inputs).__name__)
+      raise DataError(f'the model cannot take inputs of shape {shape}: '
+                      f'{graph_loops.keras_reason(error)}') from None
 
   def export(self, directory: Optional[str] = None) -> Dict[str, str]:
     """Writes the model as a TensorFlow SavedModel and as a `.keras` file.

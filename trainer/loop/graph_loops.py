@@ -47,7 +47,7 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
     outputs = tf.function(step_fn).get_concrete_function(element_spec).structured_outputs
   except ValueError as error:
     shapes = tf.nest.map_structure(lambda spec: f'{spec.dtype.name}{spec.shape}', element_spec)
-    raise DataError(f'{what} fails on batches of {shapes}: {_reason(error)}. Check that the '
+    raise DataError(f'{what} fails on batches of {shapes}: {keras_reason(error)}. Check that the '
                     'data (Trainer.data) fits the model (Trainer.model).') from error
   if not isinstance(outputs, dict) or not outputs:
     raise ModelError(f'{what} must return a non-empty dict of scalar tensors, '
@@ -63,7 +63,7 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
   return specs
 
 
-def _reason(error: ValueError) -> str:
+def keras_reason(error: ValueError) -> str:
   """The one line of a tracing error that says what is wrong.
 
   AutoGraph lists where in the user's code it happened; Keras then names
