@@ -1,0 +1,40 @@
+"""The one console line a run logs per summary interval."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Dict, Optional
+
+THROUGHPUT = ('steps_per_second', 'examples_per_second')  # Written beside the step's scalars.
+
+
+def scalars_text(values: Dict[str, float]) -> str:
+  """`name=value` pairs, compactly formatted, throughput left out."""
+  return ' '.join(f'{name}={value:.4g}' for name, value in values.items()
+                  if name not in THROUGHPUT)
+
+
+def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
+         values: Dict[str, float], seconds_per_step: Optional[float]) -> str:
+  """E.g. `step 620/1550 | epoch 20/50 | loss=0.0123 mae=0.0891 | 5120 steps/s | ETA 0:00:01`.
+
+  Args:
+    step: The global step reached.
+    total_steps: The step training ends at.
+    steps_per_epoch: Steps per epoch, or None when unknown.
+    values: The interval's scalars, including `steps_per_second`.
+    seconds_per_step: The run's steady speed, for the ETA: not that of a
+      call that compiled (None until there is one; the ETA is then '?').
+
+  Returns:
+    The line.
+  """
+  parts = [f'step {step}/{total_steps}']
+  if steps_per_epoch:
+    parts.append(f'epoch {step / steps_per_epoch:.4g}/{total_steps / steps_per_epoch:.4g}')
+  parts.append(scalars_text(values))
+  parts.append(f"{values['steps_per_second']:.4g} steps/s")
+  eta = ('?' if seconds_per_step is None else
+         datetime.timedelta(seconds=round((total_steps - step) * seconds_per_step)))
+  parts.append(f'ETA {eta}')
+  return ' | '.join(parts)

@@ -1,0 +1,174 @@
+"""Runs main.py once per combination of a grid of bindings and tabulates the results.
+
+  python -m trainer.sweep --gin_file=regression.gin \\
+      --grid='adam.learning_rate=[1e-3, 3e-3]' --grid='Trainer.batch_size=[32, 64]' \\
+      --root=/tmp/sweep [--parallel=2]
+
+Each run is `main.py` with the --gin_file and --gin_param flags given here,
+then its grid values, in `ROOT/<its values>` (e.g.
+`learning_rate=0.001,batch_size=32`), its output in `main.log` there. A
+failed run is reported and the others go on. Rerunning the same command
+skips the finished runs (those that wrote their HParams record) and resumes
+the others from their checkpoints. `tensorboard --logdir ROOT` shows one row
+per run in the HParams dashboard.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from absl import app
+from absl import flags
+
+from trainer.config import gin_files
+from trainer.summaries import hparams
+from trainer.summaries.event_files import read_scalars
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string('gin_file', [], 'A .gin file every run applies, as in main.py.')
+flags.DEFINE_multi_string('gin_param', [], 'A binding every run applies before its grid values.')
+flags.DEFINE_multi_string(
+    'grid', None, "A binding to a list of values, e.g. 'Trainer.batch_size=[32, 64]'; repeatable. "
+    'The sweep runs every combination of the values of all --grid flags.')
+flags.DEFINE_string('root', None, 'The directory of the sweep: one sub-directory per run.')
+flags.DEFINE_integer('parallel', 1, 'How many runs train at a time.', lower_bound=1)
+
+MAIN = os.path.join(gin_files.PROJECT_DIR, 'main.py')
+LOG_FILE = 'main.log'
+_UNSAFE_IN_NAMES = re.compile(r'[^\w.@+-]+')
+
+
+@dataclasses.dataclass
+class Run:
+  """One combination of grid values.
+
+  Attributes:
+    name: Its sub-directory's name, from its values; also its HParams trial ID.
+    bindings: Its grid values as bindings, e.g. 'Trainer.batch_size=32'.
+    model_dir: Where it trains.
+    status: 'to run', 'trained', 'finished before' or 'failed'.
+    error: For a failed run, the last line it printed (its error).
+  """
+  name: str
+  bindings: List[str]
+  model_dir: str
+  status: str = 'to run'
+  error: str = ''
+
+
+def _name_part(text: str) -> str:
+  return _UNSAFE_IN_NAMES.sub('_', text).strip('_')
+
+
+def plan(grid: Sequence[str], root: str) -> List[Run]:
+  """Every combination of the --grid values, in the order given.
+
+  Raises:
+    gin_files.BadBinding: A --grid flag is not gin syntax, or not one binding to a list.
+    app.UsageError: Two runs would share a directory.
+  """
+  axes: Dict[str, list] = {}
+  for flag_value in grid:
+    parsed = list(gin_files.read_bindings([flag_value], flag='--grid').items())
+    key, values = parsed[0] if len(parsed) == 1 else (None, None)
+    if not isinstance(values, list) or not values or key in axes:
+      raise gin_files.BadBinding('--grid', flag_value, ValueError(
+          "give one binding to a list of values, e.g. 'Trainer.batch_size=[32, 64]', once per key"))
+    axes[key] = values
+  # Directories are named by parameter (learning_rate=...), unless two keys share one.
+  short = {key: key.rsplit('.', 1)[-1] for key in axes}
+  if len(set(short.values())) < len(short):
+    short = {key: key for key in axes}
+  runs = []
+  for combination in itertools.product(*axes.values()):
+    name = ','.join(
+        f'{_name_part(short[key])}={_name_part(value if isinstance(value, str) else repr(value))}'
+        for key, value in zip(axes, combination))
+    runs.append(Run(name, [f'{key}={value!r}' for key, value in zip(axes, combination)],
+                    os.path.join(root, name)))
+  names = [run.name for run in runs]
+  if len(set(names)) < len(names):
+    raise app.UsageError(f'two runs would share a directory: {names}')
+  return runs
+
+
+def train(run: Run, gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
+  """Runs main.py for `run` (resuming it if it started before); sets its status."""
+  os.makedirs(run.model_dir, exist_ok=True)
+  bindings = [*gin_params, *run.bindings, f'Trainer.model_dir={run.model_dir!r}']
+  command = [sys.executable, MAIN, *[f'--gin_file={f}' for f in gin_files],
+             *[f'--gin_param={b}' for b in bindings]]
+  log_path = os.path.join(run.model_dir, LOG_FILE)
+  print(f'{run.name}: training', flush=True)
+  start = time.monotonic()
+  with open(log_path, 'a') as log:
+    exit_code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                               check=False).returncode
+  if exit_code == 0:
+    run.status = 'trained'
+    print(f'{run.name}: trained in {time.monotonic() - start:.0f} s', flush=True)
+  else:
+    run.status = 'failed'
+    with open(log_path) as log:  # Its last line, but for gin's notes on where it was raised.
+      lines = [line.strip() for line in log
+               if line.strip() and not line.strip().startswith('In call to configurable')]
+    run.error = lines[-1] if lines else ''
+    print(f'{run.name}: FAILED with exit code {exit_code}; see {log_path}', flush=True)
+
+
+def final_scalars(run: Run) -> Dict[str, float]:
+  """The last point of each scalar in the run's val/ (none for a failed run)."""
+  if run.status == 'failed':
+    return {}
+  return {tag: points[-1][1]
+          for tag, points in read_scalars(os.path.join(run.model_dir, 'val')).items()}
+
+
+def table(runs: Sequence[Run]) -> str:
+  """One line per run: its name, status and final validation scalars."""
+  finals = [final_scalars(run) for run in runs]
+  tags = sorted({tag for scalars in finals for tag in scalars}, key=lambda t: (t != 'loss', t))
+  rows = [['run', 'status', *[f'val/{tag}' for tag in tags]]]
+  rows += [[run.name, run.status, *[f'{scalars[t]:.4g}' if t in scalars else '-' for t in tags]]
+           for run, scalars in zip(runs, finals)]
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                   for row in rows)
+
+
+def main(argv: Sequence[str]) -> Optional[int]:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    gin_files.read_bindings(FLAGS.gin_param)  # A syntax error stops the sweep before any run.
+    runs = plan(FLAGS.grid, FLAGS.root)
+  except gin_files.BadBinding as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 2  # A usage error (the shell's convention, as main.py's).
+  for run in runs:
+    if hparams.written(run.model_dir):
+      run.status = 'finished before'
+  to_train = [run for run in runs if run.status == 'to run']
+  print(f'{len(runs)} runs in {FLAGS.root}: {len(to_train)} to train, '
+        f'{len(runs) - len(to_train)} finished before', flush=True)
+  with concurrent.futures.ThreadPoolExecutor(FLAGS.parallel) as pool:
+    list(pool.map(lambda run: train(run, FLAGS.gin_file, FLAGS.gin_param), to_train))
+  print('\n' + table(runs))
+  failed = [run for run in runs if run.status == 'failed']
+  for run in failed:
+    print(f'\n{run.name} failed: {run.error}\n  log: {os.path.join(run.model_dir, LOG_FILE)}')
+  print(f'\ntensorboard --logdir {FLAGS.root}   # HParams tab: one row per run')
+  return 1 if failed else 0
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['root', 'grid'])
+  app.run(main)
