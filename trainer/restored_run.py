@@ -112,6 +112,8 @@ def restore(model_dir: str, checkpoint: Optional[str] = None, gin_params: Sequen
             ema_weights: bool = True) -> RestoredRun:
   """Rebuilds a run's Trainer from `model_dir` and restores one of its checkpoints.
 
+  The run's config replaces this process's gin config (`gin.clear_config`).
+
   Args:
     model_dir: The run's directory.
     checkpoint: A checkpoint's path or name (e.g. 'ckpt-500'), or 'best' (the

@@ -73,8 +73,7 @@ def split_metrics(metrics: Mapping[str, Any]
     if isinstance(metric, type) and issubclass(metric, keras.metrics.Metric):
       keras_metrics[name] = metric
     elif isinstance(metric, keras.metrics.Metric):
-      keras_metrics[name] = functools.partial(
-          lambda metric: type(metric).from_config(metric.get_config()), metric)
+      keras_metrics[name] = functools.partial(_copy_of, metric)
     elif isinstance(metric, type) or not callable(metric):
       raise ConfigError(
           f'Trainer.metrics[{name!r}] is {metric!r}: bind a per-example function '
@@ -82,6 +81,11 @@ def split_metrics(metrics: Mapping[str, Any]
     else:
       per_example[name] = metric
   return per_example, keras_metrics
+
+
+def _copy_of(metric: keras.metrics.Metric) -> keras.metrics.Metric:
+  """A new metric configured as `metric`, with a state of its own."""
+  return type(metric).from_config(metric.get_config())
 
 
 def positive(owner: str, **values: Optional[int]) -> None:

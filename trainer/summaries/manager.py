@@ -265,7 +265,8 @@ class SummaryManager:
     in_interval = step % self.interval_steps
     if self.train_sums.restore(in_interval):
       return
-    self._end_train_metrics()  # Their state restarts with the interval.
+    for metric in self.train_metrics.values():  # Their state restarts with the interval.
+      metric.reset_state()
     if in_interval:
       logging.info('The summary settings changed since the checkpoint: the interval in progress '
                    'restarts at step %d (its point averages the steps from there).', step)
