@@ -17,6 +17,7 @@ Errors are one `error: ...` line on stderr; with --verbosity=1 (or more) also
 the traceback.
 """
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -32,8 +33,11 @@ def _exit_on_sigint(signal_number: int, frame: Optional[FrameType]) -> NoReturn:
   """Ctrl-C outside the training loop (imports, start-up, the end): nothing to save."""
   del signal_number, frame
   print('stopped by SIGINT outside the training loop; nothing was being saved. '
-        'Rerun the same command to continue.', file=sys.stderr)
-  sys.exit(SIGINT_EXIT)
+        'Rerun the same command to continue.', file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  # Not sys.exit: during the interpreter's shutdown (atexit handlers), SystemExit
+  # would print a traceback instead of ending the process.
+  os._exit(SIGINT_EXIT)
 
 
 # Before the slow imports (TensorFlow takes seconds), so Ctrl-C then is no traceback.
