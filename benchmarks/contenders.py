@@ -20,14 +20,14 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import gin
 import tensorflow as tf
 
-import models  # noqa: F401  (registers the models with gin, as main.py does)
-import trainer
+from gin_trainer import models  # noqa: F401  (registers the models with gin, as the command does)
+from gin_trainer.trainer import Trainer
 from benchmarks import peers
 from benchmarks import workloads as wl
 from benchmarks.workloads import Workload
-from trainer.config import gin_files
-from trainer.loop.xla import Xla
-from trainer import experiment
+from gin_trainer.config import gin_files
+from gin_trainer.loop.xla import Xla
+from gin_trainer import experiment
 
 TRAINER, PEER, FLOOR, INPUT = 'trainer', 'peer', 'floor', 'input'
 # The fewest loops of K steps in gin-trainer's window, so that a figure is
@@ -219,7 +219,7 @@ def input_alone(workload: Workload, epochs: int, bindings: Sequence[str] = ()) -
   """
   with tempfile.TemporaryDirectory() as model_dir:
     parse_config(workload, model_dir, 1 + epochs, workload.summary_steps, bindings)
-    run = trainer.Trainer()
+    run = Trainer()
     gin.clear_config()
   data, steps_per_epoch = run.train_data, wl.steps_per_epoch(workload)
 

@@ -40,10 +40,10 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-import trainer
+import gin_trainer
 from benchmarks import contenders
 from benchmarks import workloads as wl
-from trainer import experiment
+from gin_trainer import experiment
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('workload', 'a', list(wl.WORKLOADS), 'The workload both configurations train.')
@@ -61,7 +61,7 @@ def loop_call(workload: wl.Workload, bindings: Sequence[str],
   """Trains a few epochs, then returns `time_one_call() -> seconds` of the Trainer's loop."""
   contenders.parse_config(workload, model_dir, _WARM_UP_EPOCHS, workload.summary_steps, bindings)
   # The Trainer class main.py would build (e.g. vae.gin's VAETrainer).
-  trainer_class = gin.get_bindings(experiment.run_experiment).get('trainer_class', trainer.Trainer)
+  trainer_class = gin.get_bindings(experiment.run_experiment).get('trainer_class', gin_trainer.Trainer)
   run = trainer_class()
   run.train()
   steps = run.steps_per_epoch if workload.evaluate else workload.steps_per_call

@@ -13,8 +13,8 @@ from typing import Any, Dict, Optional, Tuple
 import keras
 import tensorflow as tf
 
-import models
-from models import vae
+from gin_trainer import models
+from gin_trainer.models import vae
 
 SEED = 42
 LEARNING_RATE = 1e-3

@@ -9,7 +9,7 @@ from typing import Dict, Optional
 import gin
 import numpy as np
 
-from trainer.errors import DataError
+from gin_trainer.errors import DataError
 
 KERAS_MNIST = os.path.join(os.path.expanduser('~'), '.keras', 'datasets', 'mnist.npz')
 # mnist.npz names its splits x_train / x_test; validate on the test images.

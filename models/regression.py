@@ -6,7 +6,7 @@ from typing import Optional
 
 import keras
 
-from trainer.config.keras_configurables import keras_configurable
+from gin_trainer.config.keras_configurables import keras_configurable
 
 
 @keras_configurable

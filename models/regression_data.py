@@ -7,7 +7,7 @@ from typing import Tuple
 import gin
 import numpy as np
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 SPLITS = ('train', 'val', 'test')
 

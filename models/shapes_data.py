@@ -5,7 +5,7 @@ from __future__ import annotations
 import gin
 import numpy as np
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 SHAPES = ('circle', 'square', 'triangle', 'cross')
 SPLITS = ('train', 'val')

@@ -8,9 +8,9 @@ import gin
 import keras
 import tensorflow as tf
 
-from trainer import Trainer
-from trainer.summaries.image_grid import image_grid
-from trainer.config.keras_configurables import keras_configurable
+from gin_trainer import Trainer
+from gin_trainer.summaries.image_grid import image_grid
+from gin_trainer.config.keras_configurables import keras_configurable
 
 Scalars = Dict[str, tf.Tensor]
 

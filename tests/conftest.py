@@ -13,10 +13,10 @@ import gin
 import pytest
 import tensorflow as tf
 
-import models  # noqa: F401  (registers the models with gin, as main.py does)
-import trainer  # noqa: F401  (registers the Trainer and Keras names)
-from trainer.config import gin_files
-from trainer.summaries.event_files import read_scalars
+from gin_trainer import models  # noqa: F401  (registers the models with gin, as the command does)
+import gin_trainer
+from gin_trainer.config import gin_files
+from gin_trainer.summaries.event_files import read_scalars
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'main.py')
@@ -38,11 +38,11 @@ def run_main(args: Sequence[str], cwd: str = ROOT, timeout: float = 600,
                         text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})})
 
 
-def train_regression(model_dir: str, *bindings: str) -> trainer.Trainer:
+def train_regression(model_dir: str, *bindings: str) -> gin_trainer.Trainer:
   """Trains in this process from regression.gin plus `bindings`; returns the Trainer."""
   gin.clear_config()
   gin_files.parse(['regression.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *bindings])
-  run = trainer.Trainer()
+  run = gin_trainer.Trainer()
   run.train()
   return run
 

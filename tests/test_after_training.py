@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
+from gin_trainer import models
 from tests.conftest import ROOT, run_main, snapshot, train_regression
-from trainer.errors import ConfigError, DataError
-from trainer.restored_run import restore
-from trainer.run.model_dir_lock import ModelDirLock
-from trainer.summaries.event_files import read_scalars
+from gin_trainer.errors import ConfigError, DataError
+from gin_trainer.restored_run import restore
+from gin_trainer.run.model_dir_lock import ModelDirLock
+from gin_trainer.summaries.event_files import read_scalars
 
 EPOCHS = 3
 STEPS_PER_EPOCH = 31  # 1000 examples at batch 32.

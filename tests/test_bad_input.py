@@ -128,11 +128,11 @@ def test_nan_without_a_checkpoint_names_step_0_and_the_bound_optimizers_clipping
 BAD_STEP = """
 import gin
 import tensorflow as tf
-import trainer
+import gin_trainer
 
 
 @gin.configurable
-class PerExampleLoss(trainer.Trainer):
+class PerExampleLoss(gin_trainer.Trainer):
   def compute_loss(self, batch, training):
     inputs, targets = batch
     return tf.square(self.model(inputs, training=training) - targets)[:, 0], {}

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.errors import CheckpointMismatchError, ConfigError
-from trainer.run.checkpoints import Checkpoints
+from gin_trainer.errors import CheckpointMismatchError, ConfigError
+from gin_trainer.run.checkpoints import Checkpoints
 
 
 def tracked(model_dir, checkpoints=None):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
-import trainer
+from gin_trainer import models
+import gin_trainer
 from tests.conftest import train_regression
-from trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries.event_files import read_scalars
 
 FIVE_EPOCHS = ['Trainer.train_epochs = 5']
 
@@ -55,7 +55,7 @@ def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path):
   def dataset_builder(split):
     return tf.data.Dataset.from_tensor_slices(models.synthetic_regression(split))
 
-  run = trainer.Trainer(model_dir=str(tmp_path), model=models.RegressionModel,
+  run = gin_trainer.Trainer(model_dir=str(tmp_path), model=models.RegressionModel,
                         data=dataset_builder, train_epochs=2, eval_every_n_epochs=1,
                         jit_compile=True)
   assert run.steps_per_epoch == 31
@@ -65,7 +65,7 @@ def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path):
 
 
 @gin.configurable
-class HostCallTrainer(trainer.Trainer):
+class HostCallTrainer(gin_trainer.Trainer):
   """A loss with a host callback (tf.py_function), which XLA cannot compile."""
 
   def compute_loss(self, batch, training):

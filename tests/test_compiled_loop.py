@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.data.device import DeviceData
-from trainer.data.pipeline import PipelineData
-from trainer.distribute.replicas import Replicas
-from trainer.errors import ConfigError, DataError, ModelError
-from trainer.loop import graph_loops
-from trainer.loop.compiled_loop import CompiledLoop
-from trainer.loop.xla import Xla
+from gin_trainer.data.device import DeviceData
+from gin_trainer.data.pipeline import PipelineData
+from gin_trainer.distribute.replicas import Replicas
+from gin_trainer.errors import ConfigError, DataError, ModelError
+from gin_trainer.loop import graph_loops
+from gin_trainer.loop.compiled_loop import CompiledLoop
+from gin_trainer.loop.xla import Xla
 
 BATCH = 4
 RNG = np.random.default_rng(0)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.regression_data import synthetic_regression
-from trainer.data.examples import num_examples
-from trainer.data.pipeline import input_pipeline
-from trainer.data.device import DeviceData
-from trainer.errors import DataError
+from gin_trainer.models.regression_data import synthetic_regression
+from gin_trainer.data.examples import num_examples
+from gin_trainer.data.pipeline import input_pipeline
+from gin_trainer.data.device import DeviceData
+from gin_trainer.errors import DataError
 
 
 def test_splits_have_the_tutorial_shapes_and_are_reproducible():

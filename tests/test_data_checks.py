@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.data.finite_checks import check_finite
-from trainer.errors import DataError
+from gin_trainer.data.finite_checks import check_finite
+from gin_trainer.errors import DataError
 
 
 def test_arrays_name_the_array_the_count_and_the_first_index():

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.data import factory
-from trainer.data.contract import Batches
-from trainer.data.device import DeviceData
-from trainer.data.pipeline import PipelineData
-from trainer.distribute.replicas import Replicas
+from gin_trainer.data import factory
+from gin_trainer.data.contract import Batches
+from gin_trainer.data.device import DeviceData
+from gin_trainer.data.pipeline import PipelineData
+from gin_trainer.distribute.replicas import Replicas
 
 BATCH = 4
 NUM = 23  # 5 full batches and 3 examples.

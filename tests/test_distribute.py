@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from tests.conftest import (MAIN, ROOT, final_state, logged_points, run_main, snapshot,
                             start_and_signal)
-from trainer.distribute.strategies import mirrored_strategy
-from trainer.errors import ConfigError
+from gin_trainer.distribute.strategies import mirrored_strategy
+from gin_trainer.errors import ConfigError
 
 # Regression, 1200 steps (about 39 epochs, so loops cross epoch ends), with
 # summaries, evaluations and checkpoints at intervals that do not divide each other.

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.errors import ConfigError
-from trainer.summaries.event_files import read_scalars
-from trainer.summaries.interval_sums import IntervalSums
-from trainer.summaries.manager import SummaryManager
-from trainer.summaries.split_writer import SplitWriter
+from gin_trainer.errors import ConfigError
+from gin_trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries.interval_sums import IntervalSums
+from gin_trainer.summaries.manager import SummaryManager
+from gin_trainer.summaries.split_writer import SplitWriter
 
 
 def test_means_are_over_every_part_of_the_interval_then_start_afresh():

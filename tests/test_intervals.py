@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer.intervals import Interval, LoopSizer, loop_length
+from gin_trainer.intervals import Interval, LoopSizer, loop_length
 
 
 def test_loop_ends_at_the_nearest_boundary_of_any_period_or_the_cap():

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tests.binary_labels import binary_labels
 from tests.conftest import run_main, train_regression
 from tests.test_distribute import MIRRORED
-from trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries.event_files import read_scalars
 
 METRICS = ("Trainer.metrics = {'auc': @AUC, 'precision': @Precision(), 'recall': @Recall, "
            "'mae': @mean_absolute_error}")

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import run_main
-from trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries.event_files import read_scalars
 
 FRAMEWORK_TAGS = {'steps_per_second', 'examples_per_second', 'learning_rate'}
 

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from tests.conftest import MAIN, ROOT, read_scalars
-from trainer.after_training import COMMANDS as AFTER_TRAINING
+from gin_trainer.after_training import COMMANDS as AFTER_TRAINING
 
 # What the README says these commands do on a machine without GPUs or MNIST.
 REFUSED = {

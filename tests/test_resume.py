@@ -14,8 +14,8 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from tests.conftest import final_state, logged_points, run_main, start_and_signal, train_regression
-from trainer.summaries.event_files import read_scalars
-from trainer.run.model_dir_lock import ModelDirLock
+from gin_trainer.summaries.event_files import read_scalars
+from gin_trainer.run.model_dir_lock import ModelDirLock
 
 # A VAE slow enough (~200 steps/s here) to be killed mid-run, with summaries,
 # evaluations and checkpoints at intervals that do not divide each other. It

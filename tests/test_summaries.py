@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import trainer
+import gin_trainer
 from tests.conftest import train_regression
-from trainer.config import gin_files
-from trainer.errors import ConfigError, NonFiniteError
-from trainer.summaries.event_files import read_scalars, read_texts
+from gin_trainer.config import gin_files
+from gin_trainer.errors import ConfigError, NonFiniteError
+from gin_trainer.summaries.event_files import read_scalars, read_texts
 
 
 def steps_of(log_dir, tag='loss'):
@@ -156,7 +156,7 @@ def test_logged_means_equal_a_hand_computation(tmp_path):
   gin.bind_parameter('Trainer.shuffle', False)
   gin.bind_parameter('SummaryManager.every_n_steps', 2)
   gin.bind_parameter('SummaryManager.gradient_stats', True)
-  run = trainer.Trainer(
+  run = gin_trainer.Trainer(
       model_dir=str(tmp_path),
       model=lambda: keras.Sequential([keras.layers.Dense(1, kernel_initializer='zeros')]),
       data=splits.__getitem__,
@@ -229,5 +229,5 @@ def test_a_run_resumes_with_other_summary_settings(tmp_path):
 def test_a_metric_that_is_no_function_nor_keras_metric_is_refused(tmp_path):
   gin_files.parse(['regression.gin'], [f'Trainer.model_dir = {str(tmp_path)!r}'])
   with pytest.raises(ConfigError, match=r"Trainer.metrics\['auc'\] is .*bind a per-example "):
-    trainer.Trainer(metrics={'auc': keras.layers.Dense})
+    gin_trainer.Trainer(metrics={'auc': keras.layers.Dense})
   assert not (tmp_path / 'train').exists()

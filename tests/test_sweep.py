@@ -1,4 +1,4 @@
-"""Sweeps: `trainer.sweep` over a grid, each run's record, and TensorBoard's HParams table."""
+"""Sweeps: `gin_trainer.sweep` over a grid, each run's record, and TensorBoard's HParams table."""
 
 import json
 import subprocess
@@ -11,10 +11,10 @@ from tensorboard.plugins.hparams import hparams_plugin
 from werkzeug.test import Client
 
 from tests.conftest import ROOT, run_main
-from trainer.config import gin_files
-from trainer.summaries import hparams
-from trainer import sweep
-from trainer.summaries.event_files import read_scalars
+from gin_trainer.config import gin_files
+from gin_trainer.summaries import hparams
+from gin_trainer import sweep
+from gin_trainer.summaries.event_files import read_scalars
 
 TINY = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=2']
 GRID = ['--grid=adam.learning_rate=[1e-3, 3e-3]', '--grid=Trainer.batch_size=[32, 64]']
@@ -25,8 +25,8 @@ RUNS = {'learning_rate=0.001,batch_size=32': (1e-3, 32),
 
 
 def run_sweep(*args):
-  """`python -m trainer.sweep ARGS` from the project directory."""
-  return subprocess.run([sys.executable, '-m', 'trainer.sweep', *args], cwd=ROOT,
+  """`python -m gin_trainer.sweep ARGS` from the project directory."""
+  return subprocess.run([sys.executable, '-m', 'gin_trainer.sweep', *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=600, check=False)
 
 

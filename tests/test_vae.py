@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
-import trainer
-from models.vae import kl_to_unit_gaussian, reconstruction_nll
+from gin_trainer import models
+import gin_trainer
+from gin_trainer.models.vae import kl_to_unit_gaussian, reconstruction_nll
 from tests.conftest import run_main
-from trainer.config import gin_files
-from trainer.errors import DataError
-from trainer.summaries.event_files import read_image_sizes, read_scalars
+from gin_trainer.config import gin_files
+from gin_trainer.errors import DataError
+from gin_trainer.summaries.event_files import read_image_sizes, read_scalars
 
 SMALL = ['procedural_shapes.num_train = 512', 'procedural_shapes.num_val = 128',
          'Trainer.batch_size = 64', 'VAE.hidden_units = (128,)']
@@ -21,7 +21,7 @@ def train_vae(model_dir, *bindings):
   """Trains from vae.gin on a small data set, in this process."""
   gin.clear_config()
   gin_files.parse(['vae.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *SMALL, *bindings])
-  trainer.run_experiment()  # As main.py does: vae.gin picks the VAETrainer.
+  gin_trainer.run_experiment()  # As main.py does: vae.gin picks the VAETrainer.
 
 
 def test_loss_terms_match_numpy():
@@ -111,8 +111,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import trainer
-from trainer import keras_configurable
+import gin_trainer
+from gin_trainer import keras_configurable
 
 
 @keras_configurable
@@ -135,7 +135,7 @@ def blobs(split, per_class=100):
 
 
 @gin.configurable
-class ClassifierTrainer(trainer.Trainer):
+class ClassifierTrainer(gin_trainer.Trainer):
   def compute_loss(self, batch, training):
     inputs, labels = batch
     logits = self.model(inputs, training=training)

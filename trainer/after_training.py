@@ -20,9 +20,9 @@ from typing import Sequence
 import numpy as np
 from absl import flags
 
-from trainer.restored_run import restore, save_outputs
-from trainer.run import user_errors
-from trainer.summaries import progress
+from gin_trainer.restored_run import restore, save_outputs
+from gin_trainer.run import user_errors
+from gin_trainer.summaries import progress
 
 COMMANDS = ('evaluate', 'export', 'predict')
 

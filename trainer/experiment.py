@@ -7,10 +7,10 @@ from typing import Callable, Dict, Optional, Sequence
 import gin
 from absl import logging
 
-from trainer.config import gin_files, unused_bindings
-from trainer.summaries import hparams, progress
-from trainer.run.command_line import CommandLine
-from trainer.trainer import Trainer
+from gin_trainer.config import gin_files, unused_bindings
+from gin_trainer.summaries import hparams, progress
+from gin_trainer.run.command_line import CommandLine
+from gin_trainer.trainer import Trainer
 
 # Shown in the HParams dashboard when bound, given on the command line or not.
 HPARAM_KEYS = ('Trainer.optimizer', 'adam.learning_rate', 'Trainer.batch_size')

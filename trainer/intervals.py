@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Optional, Tuple
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,12 +22,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from trainer.config import gin_files
-from trainer.run.checkpoints import Checkpoints
-from trainer.errors import ConfigError, DataError
-from trainer.loop import graph_loops
-from trainer.summaries.operative_config import OPERATIVE_CONFIG
-from trainer.trainer import Trainer
+from gin_trainer.config import gin_files
+from gin_trainer.run.checkpoints import Checkpoints
+from gin_trainer.errors import ConfigError, DataError
+from gin_trainer.loop import graph_loops
+from gin_trainer.summaries.operative_config import OPERATIVE_CONFIG
+from gin_trainer.trainer import Trainer
 
 EXPORT_DIR = 'export'
 SAVED_MODEL = 'saved_model'

@@ -1,10 +1,10 @@
-"""Runs main.py once per combination of a grid of bindings and tabulates the results.
+"""Runs gin-trainer once per combination of a grid of bindings and tabulates the results.
 
-  python -m trainer.sweep --gin_file=regression.gin \\
+  gin-trainer-sweep --gin_file=regression.gin \\
       --grid='adam.learning_rate=[1e-3, 3e-3]' --grid='Trainer.batch_size=[32, 64]' \\
       --root=/tmp/sweep [--parallel=2]
 
-Each run is `main.py` with the --gin_file and --gin_param flags given here,
+Each run is the gin-trainer command with the --gin_file and --gin_param flags given here,
 then its grid values, in `ROOT/<its values>` (e.g.
 `learning_rate=0.001,batch_size=32`), its output in `main.log` there. A
 failed run is reported and the others go on. Rerunning the same command
@@ -28,12 +28,12 @@ from typing import Dict, List, Optional, Sequence
 from absl import app
 from absl import flags
 
-from trainer.config import gin_files
-from trainer.summaries import hparams
-from trainer.summaries.event_files import read_scalars
+from gin_trainer.config import gin_files
+from gin_trainer.summaries import hparams
+from gin_trainer.summaries.event_files import read_scalars
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string('gin_file', [], 'A .gin file every run applies, as in main.py.')
+flags.DEFINE_multi_string('gin_file', [], 'A .gin file every run applies, as in gin-trainer.')
 flags.DEFINE_multi_string('gin_param', [], 'A binding every run applies before its grid values.')
 flags.DEFINE_multi_string(
     'grid', None, "A binding to a list of values, e.g. 'Trainer.batch_size=[32, 64]'; repeatable. "
@@ -41,7 +41,7 @@ flags.DEFINE_multi_string(
 flags.DEFINE_string('root', None, 'The directory of the sweep: one sub-directory per run.')
 flags.DEFINE_integer('parallel', 1, 'How many runs train at a time.', lower_bound=1)
 
-MAIN = os.path.join(gin_files.PROJECT_DIR, 'main.py')
+COMMAND = [sys.executable, '-m', 'gin_trainer.cli']  # The gin-trainer command, in this Python.
 LOG_FILE = 'main.log'
 _UNSAFE_IN_NAMES = re.compile(r'[^\w.@+-]+')
 
@@ -101,10 +101,10 @@ def plan(grid: Sequence[str], root: str) -> List[Run]:
 
 
 def train(run: Run, gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
-  """Runs main.py for `run` (resuming it if it started before); sets its status."""
+  """Runs gin-trainer for `run` (resuming it if it started before); sets its status."""
   os.makedirs(run.model_dir, exist_ok=True)
   bindings = [*gin_params, *run.bindings, f'Trainer.model_dir={run.model_dir!r}']
-  command = [sys.executable, MAIN, *[f'--gin_file={f}' for f in gin_files],
+  command = [*COMMAND, *[f'--gin_file={f}' for f in gin_files],
              *[f'--gin_param={b}' for b in bindings]]
   log_path = os.path.join(run.model_dir, LOG_FILE)
   print(f'{run.name}: training', flush=True)
@@ -152,7 +152,7 @@ def main(argv: Sequence[str]) -> Optional[int]:
     runs = plan(FLAGS.grid, FLAGS.root)
   except gin_files.BadBinding as error:
     print(f'error: {error}', file=sys.stderr)
-    return 2  # A usage error (the shell's convention, as main.py's).
+    return 2  # A usage error (the shell's convention, as gin-trainer's).
   for run in runs:
     if hparams.written(run.model_dir):
       run.status = 'finished before'
@@ -169,6 +169,11 @@ def main(argv: Sequence[str]) -> Optional[int]:
   return 1 if failed else 0
 
 
-if __name__ == '__main__':
+def run() -> None:
+  """The `gin-trainer-sweep` command (`python -m gin_trainer.sweep`)."""
   flags.mark_flags_as_required(['root', 'grid'])
   app.run(main)
+
+
+if __name__ == '__main__':
+  run()

@@ -11,21 +11,24 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer.config import binding_checks
-from trainer.data import factory
-from trainer.data.contract import Batches
-from trainer.data.examples import Examples
-from trainer.distribute.replicas import Replicas, replicas_in_sync
-from trainer.intervals import Interval
-from trainer.loop import xla
-from trainer.loop.compiled_loop import CompiledLoop
-from trainer.run.best_checkpoint import BestCheckpoint
-from trainer.run.checkpoints import Checkpoints
-from trainer.run.model_dir_lock import ModelDirLock
-from trainer.run.stop_signals import StopRequests
-from trainer.summaries.gradient_stats import gradient_statistics
-from trainer.summaries.manager import SummaryManager
-from trainer.training_run import TrainingRun
+from gin_trainer.config import binding_checks
+# Registered with gin on import, so bindings can name @adam, @mirrored_strategy, ...
+from gin_trainer.config import keras_configurables  # pylint: disable=unused-import
+from gin_trainer.distribute import strategies  # pylint: disable=unused-import
+from gin_trainer.data import factory
+from gin_trainer.data.contract import Batches
+from gin_trainer.data.examples import Examples
+from gin_trainer.distribute.replicas import Replicas, replicas_in_sync
+from gin_trainer.intervals import Interval
+from gin_trainer.loop import xla
+from gin_trainer.loop.compiled_loop import CompiledLoop
+from gin_trainer.run.best_checkpoint import BestCheckpoint
+from gin_trainer.run.checkpoints import Checkpoints
+from gin_trainer.run.model_dir_lock import ModelDirLock
+from gin_trainer.run.stop_signals import StopRequests
+from gin_trainer.summaries.gradient_stats import gradient_statistics
+from gin_trainer.summaries.manager import SummaryManager
+from gin_trainer.training_run import TrainingRun
 
 Scalars = Dict[str, tf.Tensor]
 PerExampleFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Callable, Dict, Optional
 import tensorflow as tf
 from absl import logging
 
-from trainer.config import keras_configurables
-from trainer.errors import Interrupted, NonFiniteError
-from trainer.intervals import LoopSizer
-from trainer.loop.compiled_loop import MAX_INTERVALS
-from trainer.run.stop_signals import StopRequests
-from trainer.summaries import operative_config, run_summary
+from gin_trainer.config import keras_configurables
+from gin_trainer.errors import Interrupted, NonFiniteError
+from gin_trainer.intervals import LoopSizer
+from gin_trainer.loop.compiled_loop import MAX_INTERVALS
+from gin_trainer.run.stop_signals import StopRequests
+from gin_trainer.summaries import operative_config, run_summary
 
 if TYPE_CHECKING:
-  from trainer.trainer import Trainer
+  from gin_trainer.trainer import Trainer
 
 
 class TrainingRun:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 
 def built(factory: Any, kind: type, binding: str, example: str) -> Any:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import re
+import sys
+import tempfile
 import tokenize
-from typing import Any, Dict, List, Sequence
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence
 
 import gin
 from gin import config_parser
 
-from trainer.config import gin_names
+from gin_trainer import gin_configs
+from gin_trainer.config import gin_names
 
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GIN_CONFIGS_DIR = os.path.join(PROJECT_DIR, 'gin_configs')
-SEARCH_DIRS = (PROJECT_DIR, GIN_CONFIGS_DIR)
+GIN_CONFIGS_DIR = os.path.dirname(os.path.abspath(gin_configs.__file__))
 
 
 class _DropGinSearchMisses(logging.Filter):
@@ -79,6 +81,10 @@ def _reason(error: Exception, binding: str | None = None) -> str:
     return f'{error.args[0]}: unclosed bracket or quote?'
   # gin's later lines say where, which the flag or _location tells already.
   first = str(error).split('\n')[0]
+  missing = re.match(r'Unable to open file: (.*?)\. Searched config paths', first)
+  if missing:
+    return (f'include {missing.group(1)!r}: no such file next to the including file, in the '
+            'working directory or in gin_configs/')
   # An allowlisted configurable (a Keras optimizer) says it in its own words.
   first = re.sub(r"doesn't include kwarg '(\w+)' in its allowlist",
                  r"doesn't have a parameter named '\1'", first)
@@ -160,16 +166,24 @@ def read_bindings(bindings: Sequence[str], flag: str = '--gin_param') -> Dict[st
   return values
 
 
-def candidates(gin_file: str) -> List[str]:
-  """Where a --gin_file is looked for, in order (each place once)."""
+def candidates(gin_file: str, including_dir: Optional[str] = None,
+               working_dir: Optional[str] = None) -> List[str]:
+  """Where a .gin file is looked for, in order (each place once).
+
+  Args:
+    gin_file: A --gin_file flag's value, or the name in an `include`.
+    including_dir: For an `include`, the folder of the file that includes it.
+    working_dir: The user's working directory; by default, the current one.
+  """
   if os.path.isabs(gin_file):
     return [gin_file]
-  places = [os.path.abspath(gin_file)] + [os.path.join(d, gin_file) for d in SEARCH_DIRS]
-  return list(dict.fromkeys(places))
+  folders = [including_dir] if including_dir else []
+  folders += [working_dir or os.getcwd(), GIN_CONFIGS_DIR]
+  return list(dict.fromkeys(os.path.join(folder, gin_file) for folder in folders))
 
 
 def resolve(gin_file: str) -> str:
-  """The path of a --gin_file: as given, else in the project or `gin_configs/`.
+  """The path of a --gin_file: as given (from the working directory), else in `gin_configs/`.
 
   Raises:
     BadGinFile: No candidate exists; the message lists them all.
@@ -182,14 +196,77 @@ def resolve(gin_file: str) -> str:
                    '; give the path of a .gin file, or the name of one in gin_configs/')
 
 
+class _Includes:
+  """Finds each `include` next to the file that includes it first.
+
+  gin looks for a relative include in the working directory before asking
+  the readers registered with it; while gin reads, the working directory is
+  an empty folder, so gin asks this reader, which looks in the including
+  file's folder, then the user's working directory, then `gin_configs/`.
+  Each file's folder also goes on `sys.path`, so a gin `import` finds a
+  module next to the file.
+  """
+
+  def __init__(self):
+    self._folders: List[str] = []  # Of the files being read, innermost last.
+    self._working_dir = os.getcwd()
+
+  def find(self, name: str) -> Optional[str]:
+    """The path of a relative include, or None (gin reads an absolute one itself)."""
+    if os.path.isabs(name):
+      return None
+    for path in candidates(name, self._folders[-1] if self._folders else None,
+                           self._working_dir):
+      if os.path.isfile(path):
+        return path
+    return None
+
+  def exists(self, name: str) -> bool:
+    return self.find(name) is not None
+
+  @contextlib.contextmanager
+  def open(self, name: str) -> Iterator[IO[str]]:
+    path = self.find(name)
+    with self.reading(path), open(path, encoding='utf-8') as file:
+      yield file
+
+  @contextlib.contextmanager
+  def reading(self, path: str) -> Iterator[None]:
+    """While gin reads `path`: its includes and imports are found next to it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+      sys.path.insert(0, folder)
+    self._folders.append(folder)
+    try:
+      yield
+    finally:
+      self._folders.pop()
+
+  @contextlib.contextmanager
+  def while_gin_reads(self) -> Iterator[None]:
+    """Makes gin ask `open` for every relative include (see the class docstring)."""
+    self._working_dir = os.getcwd()
+    gin.config.register_file_reader(self.open, self.exists)  # Once: gin skips a known reader.
+    with tempfile.TemporaryDirectory() as empty:
+      os.chdir(empty)
+      try:
+        yield
+      finally:
+        os.chdir(self._working_dir)
+
+
+_INCLUDES = _Includes()
+
+
 def parse(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
   """Applies gin files, then bindings, each in the order given (later wins).
 
   This is gin's own convention (`gin.parse_config_files_and_bindings`). A
-  file is looked for as given (relative to the working directory), then in
-  the project directory and in `gin_configs/`, so `regression.gin` and
-  `gin_configs/regression.gin` both work from anywhere; `include`
-  statements inside .gin files are resolved the same way.
+  --gin_file is looked for as given (from the working directory), then in
+  `gin_configs/`, so `regression.gin` works from anywhere. An `include` is
+  looked for next to the file that includes it, then in the working
+  directory and `gin_configs/`; a gin `import` finds a module next to the
+  file that imports it.
 
   Args:
     gin_files: Paths of .gin files.
@@ -202,15 +279,15 @@ def parse(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
     BadBinding: gin cannot parse or apply one of `gin_params` (a syntax
       error, an unknown name); the message names it.
   """
-  for directory in SEARCH_DIRS:
-    gin.add_config_file_search_path(directory)
   logging.getLogger().addFilter(_DropGinSearchMisses())  # gin logs to the root logger.
   paths = [resolve(f) for f in gin_files]  # All found before any is applied.
-  for gin_file, path in zip(gin_files, paths):  # One at a time, so an error can name its flag.
-    try:
-      gin.parse_config_file(path)
-    except (SyntaxError, tokenize.TokenError, ValueError, OSError, ImportError) as error:
-      raise BadGinFile(gin_file, error) from None
+  with _INCLUDES.while_gin_reads():
+    for gin_file, path in zip(gin_files, paths):  # One at a time, so an error can name its flag.
+      try:
+        with _INCLUDES.reading(path):
+          gin.parse_config_file(path)
+      except (SyntaxError, tokenize.TokenError, ValueError, OSError, ImportError) as error:
+        raise BadGinFile(gin_file, error) from None
   for binding in gin_params:  # One at a time, so an error can name its flag.
     try:
       gin.parse_config(binding)

@@ -8,7 +8,7 @@ from typing import Dict, List
 import gin
 from absl import logging
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 # A binding's first line in gin's listings: 'scope/selector.param = value'.
 _BINDING = re.compile(r'^([\w./]+)\.(\w+) = ', re.MULTILINE)

@@ -14,8 +14,8 @@ from typing import Any, Callable, Dict, Union
 
 import tensorflow as tf
 
-from trainer.data.contract import Batch, State, batches_per_epoch
-from trainer.errors import DataError
+from gin_trainer.data.contract import Batch, State, batches_per_epoch
+from gin_trainer.errors import DataError
 
 
 class DeviceData:

@@ -19,11 +19,11 @@ from typing import Any, Callable, Dict, Optional
 
 import tensorflow as tf
 
-from trainer.data.contract import batches_per_epoch
-from trainer.data.device import DeviceData
-from trainer.data.examples import Examples, is_arrays, num_examples
-from trainer.data.pipeline import IteratorData, input_pipeline
-from trainer.distribute.replicas import Replicas
+from gin_trainer.data.contract import batches_per_epoch
+from gin_trainer.data.device import DeviceData
+from gin_trainer.data.examples import Examples, is_arrays, num_examples
+from gin_trainer.data.pipeline import IteratorData, input_pipeline
+from gin_trainer.distribute.replicas import Replicas
 
 
 class DistributedData(IteratorData):

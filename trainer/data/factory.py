@@ -6,14 +6,14 @@ from typing import Any, Callable, Optional, Tuple, Union
 
 import tensorflow as tf
 
-from trainer.data import finite_checks
-from trainer.data.contract import Batches
-from trainer.data.device import DeviceData
-from trainer.data.distributed import DistributedData
-from trainer.data.examples import Examples, first_examples, is_arrays
-from trainer.data.pipeline import PipelineData
-from trainer.distribute.replicas import Replicas
-from trainer.errors import DataError
+from gin_trainer.data import finite_checks
+from gin_trainer.data.contract import Batches
+from gin_trainer.data.device import DeviceData
+from gin_trainer.data.distributed import DistributedData
+from gin_trainer.data.examples import Examples, first_examples, is_arrays
+from gin_trainer.data.pipeline import PipelineData
+from gin_trainer.distribute.replicas import Replicas
+from gin_trainer.errors import DataError
 
 
 def batches(examples: Examples, batch_size: int, training: bool, *, replicas: Replicas,

@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from trainer.data.examples import Examples
-from trainer.errors import DataError
+from gin_trainer.data.examples import Examples
+from gin_trainer.errors import DataError
 
 # Elements of a tf.data split read per host call while checking it.
 _CHUNK = 1024

@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict, Optional
 import gin
 import tensorflow as tf
 
-from trainer.data.contract import batches_per_epoch
-from trainer.data.examples import Examples, first_batch, num_examples
+from gin_trainer.data.contract import batches_per_epoch
+from gin_trainer.data.examples import Examples, first_batch, num_examples
 
 
 

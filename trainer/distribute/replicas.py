@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional
 import tensorflow as tf
 from absl import logging
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 Scalars = Dict[str, tf.Tensor]
 

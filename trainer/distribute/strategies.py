@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import gin
 import tensorflow as tf
 
-from trainer.errors import ConfigError
+from gin_trainer.errors import ConfigError
 
 _TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                       '"task": {"type": "worker", "index": 0}}')

@@ -9,11 +9,11 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 import keras
 import tensorflow as tf
 
-from trainer.data.contract import Batches
-from trainer.distribute.replicas import Replicas
-from trainer.errors import ConfigError
-from trainer.loop import graph_loops
-from trainer.loop.xla import Xla, compiled
+from gin_trainer.data.contract import Batches
+from gin_trainer.distribute.replicas import Replicas
+from gin_trainer.errors import ConfigError
+from gin_trainer.loop import graph_loops
+from gin_trainer.loop.xla import Xla, compiled
 
 Scalars = Dict[str, tf.Tensor]
 

@@ -16,9 +16,9 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from trainer.data.contract import Batches
-from trainer.errors import DataError, ModelError
-from trainer.loop.xla import compiled
+from gin_trainer.data.contract import Batches
+from gin_trainer.errors import DataError, ModelError
+from gin_trainer.loop.xla import compiled
 
 Scalars = Dict[str, tf.Tensor]
 StepFn = Callable[[Any], Scalars]

@@ -8,8 +8,8 @@ from typing import Any, Callable, Optional
 import tensorflow as tf
 from absl import logging
 
-from trainer.data.contract import Batches
-from trainer.distribute.replicas import Replicas
+from gin_trainer.data.contract import Batches
+from gin_trainer.distribute.replicas import Replicas
 
 
 class Xla(enum.Enum):

@@ -8,8 +8,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import gin
 import tensorflow as tf
 
-from trainer.config import binding_checks
-from trainer.errors import ConfigError
+from gin_trainer.config import binding_checks
+from gin_trainer.errors import ConfigError
 
 MODES = ('min', 'max')
 BEST_DIR = 'best'  # Under model_dir/checkpoints.

@@ -13,10 +13,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer.config import binding_checks
-from trainer.errors import CheckpointMismatchError, CheckpointReadError, CheckpointWriteError
-from trainer.intervals import Interval
-from trainer.run.best_checkpoint import BEST_DIR
+from gin_trainer.config import binding_checks
+from gin_trainer.errors import CheckpointMismatchError, CheckpointReadError, CheckpointWriteError
+from gin_trainer.intervals import Interval
+from gin_trainer.run.best_checkpoint import BEST_DIR
 
 CHECKPOINT_DIR = 'checkpoints'
 WORKER_SCRATCH_PREFIX = '.worker_checkpoints_'

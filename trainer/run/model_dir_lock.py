@@ -7,7 +7,7 @@ import os
 import socket
 from typing import Any, IO, Optional
 
-from trainer.errors import ModelDirInUseError
+from gin_trainer.errors import ModelDirInUseError
 
 LOCK_FILE = '.lock'
 

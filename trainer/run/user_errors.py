@@ -10,8 +10,8 @@ from typing import Iterator, NoReturn
 import tensorflow as tf
 from absl import logging
 
-from trainer import errors
-from trainer.config import gin_files
+from gin_trainer import errors
+from gin_trainer.config import gin_files
 
 USAGE_ERROR = 2  # The shell's convention: a mistake in the command or the configuration.
 

@@ -30,7 +30,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata
 from tensorboard.plugins.hparams import summary as hparams_summary
 
-from trainer.summaries import event_files
+from gin_trainer.summaries import event_files
 
 HParamValue = Union[bool, int, float, str]
 # Where a run goes is not a hyper-parameter; as the one value that differs in

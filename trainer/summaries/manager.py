@@ -11,11 +11,11 @@ import gin
 import keras
 from absl import logging
 
-from trainer.errors import ConfigError
-from trainer.intervals import Interval
-from trainer.summaries import progress, run_summary
-from trainer.summaries.interval_sums import IntervalSums
-from trainer.summaries.split_writer import SplitWriter
+from gin_trainer.errors import ConfigError
+from gin_trainer.intervals import Interval
+from gin_trainer.summaries import progress, run_summary
+from gin_trainer.summaries.interval_sums import IntervalSums
+from gin_trainer.summaries.split_writer import SplitWriter
 
 X_AXES = ('auto', 'epoch', 'step')
 EVAL_RUN_PREFIX = 'eval_'  # + split: the run (directory) of a checkpoint's evaluation.

@@ -7,7 +7,7 @@ import os
 import gin
 import tensorflow as tf
 
-from trainer.summaries.manager import SummaryManager
+from gin_trainer.summaries.manager import SummaryManager
 
 OPERATIVE_CONFIG = 'operative_config.gin'
 TAG = 'operative_config'

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from trainer.summaries import progress
+from gin_trainer.summaries import progress
 
 RUN_SUMMARY_FILE = 'run_summary.json'
 
