@@ -80,7 +80,7 @@ def start_and_signal(args, signal_number, after_step, env=None):
   lines = []
   for line in process.stderr:
     lines.append(line)
-    match = re.search(r'\] step (\d+)/', line)
+    match = re.search(r'^\d\d:\d\d:\d\d step (\d+)/', line)
     if match and int(match.group(1)) >= after_step:
       process.send_signal(signal_number)
       break

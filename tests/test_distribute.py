@@ -191,7 +191,7 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_they_resume(one_d
   model_dir.mkdir()
   workers = start_workers(model_dir, tmp_path)
   log = tmp_path / 'worker1.log'
-  while not re.search(r'\] step ([7-9]\d\d|1\d\d\d)/', log.read_text()):
+  while not re.search(r'\d step ([7-9]\d\d|1\d\d\d)/', log.read_text()):
     assert workers[1].poll() is None, log.read_text()[-2000:]
     time.sleep(0.05)
   workers[1].send_signal(signal.SIGTERM)  # The other worker, not the chief.

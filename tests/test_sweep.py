@@ -1,8 +1,12 @@
 """Sweeps: `gin_trainer.sweep` over a grid, each run's record, and TensorBoard's HParams table."""
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
@@ -79,7 +83,7 @@ def test_each_run_records_its_command_line_and_bindings(grid):
   assert record['gin_files'] == ['regression.gin']
   assert record['gin_params'] == ['Trainer.train_epochs=2', 'adam.learning_rate=0.003',
                                   'Trainer.batch_size=64', f"Trainer.model_dir='{root / name}'"]
-  assert 'main.py --gin_file=regression.gin' in record['command_line']
+  assert '-m gin_trainer.cli --gin_file=regression.gin' in record['command_line']
 
 
 def test_hparams_table_has_one_row_per_run_with_its_values_and_final_val_scalars(grid):
@@ -95,13 +99,16 @@ def test_hparams_table_has_one_row_per_run_with_its_values_and_final_val_scalars
       'allowedStatuses': ['STATUS_UNKNOWN'], 'colParams': by_val_loss,
       'startIndex': 0, 'sliceSize': 100})['sessionGroups']
   assert len(groups) == 4
+  trials = {f'{learning_rate},{batch_size}': name
+            for name, (learning_rate, batch_size) in RUNS.items()}
+  assert {group['name'] for group in groups} == set(trials)  # Short and distinct: 0.001,32.
   for group in groups:
-    learning_rate, batch_size = RUNS[group['name']]
+    learning_rate, batch_size = RUNS[trials[group['name']]]
     assert group['hparams'] == {'adam.learning_rate': learning_rate,
                                 'Trainer.batch_size': batch_size, 'Trainer.train_epochs': 2,
                                 'Trainer.optimizer': '@adam'}
     metrics = {v['name']['tag']: v['value'] for v in group['metricValues']}
-    assert metrics == pytest.approx(final_val(root / group['name']))
+    assert metrics == pytest.approx(final_val(root / trials[group['name']]))
   losses = [m['value'] for g in groups for m in g['metricValues'] if m['name']['tag'] == 'loss']
   assert losses == sorted(losses)
 
@@ -160,6 +167,60 @@ def test_an_unfinished_run_resumes(failing):
   log = (root / 'batch_size=32' / 'main.log').read_text()
   assert 'Resumed at step 31, epoch 1' in log
   assert [step for step, _ in read_scalars(root / 'batch_size=32' / 'val')['loss']] == [1, 2]
+
+
+def wait_for(predicate, process, what, timeout=120):
+  deadline = time.monotonic() + timeout
+  while not predicate():
+    assert process.poll() is None, f'ended before {what}: ' + process.stdout.read()[-3000:]
+    assert time.monotonic() < deadline, f'no {what} in {timeout} s'
+    time.sleep(0.05)
+
+
+@pytest.mark.parametrize('stop, exit_code', [
+    ('ctrl_c', 130),  # A terminal's Ctrl-C: SIGINT to the foreground process group.
+    ('sigterm', 143),  # A scheduler's SIGTERM to the sweep alone.
+])
+def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path, stop, exit_code):
+  # One step per loop, so the runs are still training when the signal comes.
+  args = ['-m', 'gin_trainer.sweep', '--gin_file=regression.gin',
+          '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=1200',
+          '--gin_param=Trainer.steps_per_loop=1', '--grid=Trainer.batch_size=[32, 64, 128]',
+          f'--root={tmp_path}', '--parallel=2']
+  sweep_process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+  logs = [tmp_path / f'batch_size={size}' / sweep.LOG_FILE for size in (32, 64)]
+  wait_for(lambda: all(log.exists() and ' step ' in log.read_text() for log in logs),
+           sweep_process, 'first point of both runs')
+  if stop == 'ctrl_c':
+    os.killpg(sweep_process.pid, signal.SIGINT)
+  else:
+    sweep_process.send_signal(signal.SIGTERM)
+  output = sweep_process.communicate(timeout=120)[0]
+  assert sweep_process.returncode == exit_code, output
+  statuses = {line.split()[0]: line.split()[1] for line in output.splitlines()
+              if line.startswith('batch_size=') and len(line.split()) >= 2
+              and line.split()[1] in ('interrupted', 'not', 'trained', 'failed')}
+  assert statuses == {'batch_size=32': 'interrupted', 'batch_size=64': 'interrupted',
+                      'batch_size=128': 'not'}, output  # 'not started'
+  name = signal.Signals(exit_code - 128).name
+  stopped_at = {}
+  for log in logs:
+    text = log.read_text()
+    saved = re.search(rf'stopped by {name} at step (\d+); saved \S+ckpt-(\d+)', text)
+    assert saved and saved.group(1) == saved.group(2), text[-3000:]
+    assert 'Traceback' not in text and 'second SIGINT' not in text  # Each got one signal.
+    stopped_at[log.parent.name] = int(saved.group(1))
+  assert not (tmp_path / 'batch_size=128').exists()
+
+  rerun = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, check=False)
+  assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
+  for run_name, step in stopped_at.items():
+    assert f'Resumed at step {step}' in (tmp_path / run_name / sweep.LOG_FILE).read_text()
+  for size in (32, 64, 128):
+    assert hparams.written(str(tmp_path / f'batch_size={size}'))
+    assert read_scalars(tmp_path / f'batch_size={size}' / 'val')['loss'][-1][0] == 1200
 
 
 def test_grid_values_keep_their_gin_types(tmp_path):

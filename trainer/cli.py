@@ -74,6 +74,10 @@ flags.DEFINE_multi_string(
     'gin_param', [],
     "A gin binding such as 'Trainer.train_steps=500'; repeatable. Applied after "
     'all --gin_file flags, in order, so the last one wins.')
+flags.DEFINE_string(
+    'trial_name', None,
+    "The run's name in TensorBoard's HParams table; by default its model_dir's name. "
+    'gin-trainer-sweep gives each run the grid values the runs differ in.')
 flags.DEFINE_bool(
     'strict_bindings', False,
     'Refuse (exit 2) bindings of configurables the run never calls, such as adam.* '
@@ -113,7 +117,7 @@ def main(argv: List[str]) -> None:
     try:
       experiment.run_experiment(
           command_line=CommandLine.of_this_process(FLAGS.gin_file, FLAGS.gin_param),
-          strict_bindings=FLAGS.strict_bindings)
+          strict_bindings=FLAGS.strict_bindings, trial_name=FLAGS.trial_name)
     except errors.Interrupted as stop:
       logging.warning('%s', errors.user_message(stop))
       sys.exit(128 + stop.signal_number)
@@ -125,6 +129,12 @@ def main(argv: List[str]) -> None:
 
 def run() -> None:
   """The `gin-trainer` command (and `python main.py` in a checkout)."""
+  # absl's --help shows the docstring and key flags of the program run (main.py or the
+  # console script); this module's, and those of the commands after training, are those.
+  sys.modules['__main__'].__doc__ = __doc__
+  flags.adopt_module_key_flags(after_training)
+  for flag in FLAGS.get_key_flags_for_module(__name__):
+    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main, flags_parser=_parse_flags)
 
 

@@ -16,11 +16,12 @@ from gin_trainer.trainer import Trainer
 HPARAM_KEYS = ('Trainer.optimizer', 'adam.learning_rate', 'Trainer.batch_size')
 
 
-@gin.configurable('main', denylist=['command_line', 'strict_bindings'])
+@gin.configurable('main', denylist=['command_line', 'strict_bindings', 'trial_name'])
 def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
                    hparam_keys: Sequence[str] = HPARAM_KEYS,
                    command_line: Optional[CommandLine] = None,
-                   strict_bindings: bool = False) -> Dict[str, float]:
+                   strict_bindings: bool = False,
+                   trial_name: Optional[str] = None) -> Dict[str, float]:
   """Builds the Trainer from gin, trains it to the end and records the run.
 
   A run that has something to train saves `command_line` to model_dir (once
@@ -36,6 +37,8 @@ def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
     command_line: What started this run (main.py gives it).
     strict_bindings: Refuse bindings of configurables the run never calls
       (a ConfigError, before training) instead of warning about them.
+    trial_name: The run's name in the HParams table; by default its
+      model_dir's name.
 
   Returns:
     The final evaluation's scalars; {} if the run had finished already.
@@ -47,7 +50,7 @@ def run_experiment(trainer_class: Callable[[], Trainer] = Trainer,
   final = run.train(on_start=record)
   if run.is_chief and not hparams.written(run.model_dir):  # Only a finished run writes them.
     given = gin_files.read_bindings(command_line.gin_params) if command_line is not None else {}
-    hparams.write(run.model_dir, hparams.collect(given, hparam_keys))
+    hparams.write(run.model_dir, hparams.collect(given, hparam_keys), trial_name)
   if final:
     logging.info('Done: %s. Results in %s (tensorboard --logdir %s).',
                  progress.scalars_text(final), run.model_dir, run.model_dir)

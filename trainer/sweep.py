@@ -7,10 +7,12 @@
 Each run is the gin-trainer command with the --gin_file and --gin_param flags given here,
 then its grid values, in `ROOT/<its values>` (e.g.
 `learning_rate=0.001,batch_size=32`), its output in `main.log` there. A
-failed run is reported and the others go on. Rerunning the same command
-skips the finished runs (those that wrote their HParams record) and resumes
-the others from their checkpoints. `tensorboard --logdir ROOT` shows one row
-per run in the HParams dashboard.
+failed run is reported and the others go on. Ctrl-C or SIGTERM stops every
+run (each saves a checkpoint, as gin-trainer does) and starts no other.
+Rerunning the same command skips the finished runs (those that wrote their
+HParams record) and resumes the others from their checkpoints.
+`tensorboard --logdir ROOT` shows one row per run in the HParams dashboard,
+named by the values the runs differ in (`0.001,32`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import dataclasses
 import itertools
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from types import FrameType
+from typing import IO, Dict, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -51,13 +56,16 @@ class Run:
   """One combination of grid values.
 
   Attributes:
-    name: Its sub-directory's name, from its values; also its HParams trial ID.
+    name: Its sub-directory's name, from its values (`learning_rate=0.001,batch_size=32`).
+    trial: Its name in the HParams table: the values the runs differ in (`0.001,32`).
     bindings: Its grid values as bindings, e.g. 'Trainer.batch_size=32'.
     model_dir: Where it trains.
-    status: 'to run', 'trained', 'finished before' or 'failed'.
+    status: 'to run', 'trained', 'finished before', 'failed', 'interrupted' or
+      'not started' (the sweep was stopped first).
     error: For a failed run, the last line it printed (its error).
   """
   name: str
+  trial: str
   bindings: List[str]
   model_dir: str
   status: str = 'to run'
@@ -89,10 +97,11 @@ def plan(grid: Sequence[str], root: str) -> List[Run]:
     short = {key: key for key in axes}
   runs = []
   for combination in itertools.product(*axes.values()):
-    name = ','.join(
-        f'{_name_part(short[key])}={_name_part(value if isinstance(value, str) else repr(value))}'
-        for key, value in zip(axes, combination))
-    runs.append(Run(name, [f'{key}={value!r}' for key, value in zip(axes, combination)],
+    values = {key: _name_part(value if isinstance(value, str) else repr(value))
+              for key, value in zip(axes, combination)}
+    name = ','.join(f'{_name_part(short[key])}={value}' for key, value in values.items())
+    trial = ','.join(value for key, value in values.items() if len(axes[key]) > 1) or name
+    runs.append(Run(name, trial, [f'{key}={value!r}' for key, value in zip(axes, combination)],
                     os.path.join(root, name)))
   names = [run.name for run in runs]
   if len(set(names)) < len(names):
@@ -100,21 +109,75 @@ def plan(grid: Sequence[str], root: str) -> List[Run]:
   return runs
 
 
-def train(run: Run, gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
+class Stopper:
+  """Stops every run on SIGINT or SIGTERM, and starts no other.
+
+  The runs are in sessions of their own, so a terminal's Ctrl-C reaches the
+  sweep alone; it passes the signal on once to each run, which saves and
+  exits as gin-trainer does (a second Ctrl-C is passed on too: stop at once).
+  """
+
+  def __init__(self):
+    self.signal_number: Optional[int] = None
+    self._lock = threading.Lock()  # Taken by the run threads and the handler, never around it.
+    self._running: Dict[str, subprocess.Popen] = {}
+
+  def listen(self) -> None:
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+      signal.signal(signal_number, self._stop)
+
+  def _stop(self, signal_number: int, frame: Optional[FrameType]) -> None:
+    del frame
+    if self.signal_number is None:
+      print(f'stopping every run ({signal.Signals(signal_number).name}): each saves a checkpoint',
+            flush=True)
+    with self._lock:
+      self.signal_number = signal_number
+      for process in self._running.values():
+        process.send_signal(signal_number)
+
+  def start(self, name: str, command: List[str], log: IO[str]) -> Optional[subprocess.Popen]:
+    """Starts a run's process, or None once the sweep is stopping."""
+    with self._lock:
+      if self.signal_number is not None:
+        return None
+      process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+      self._running[name] = process
+      return process
+
+  def finished(self, name: str) -> None:
+    with self._lock:
+      del self._running[name]
+
+
+def train(run: Run, gin_files: Sequence[str], gin_params: Sequence[str],
+          stopper: Stopper) -> None:
   """Runs gin-trainer for `run` (resuming it if it started before); sets its status."""
+  if stopper.signal_number is not None:
+    run.status = 'not started'
+    return
   os.makedirs(run.model_dir, exist_ok=True)
   bindings = [*gin_params, *run.bindings, f'Trainer.model_dir={run.model_dir!r}']
   command = [*COMMAND, *[f'--gin_file={f}' for f in gin_files],
-             *[f'--gin_param={b}' for b in bindings]]
+             *[f'--gin_param={b}' for b in bindings], f'--trial_name={run.trial}']
   log_path = os.path.join(run.model_dir, LOG_FILE)
-  print(f'{run.name}: training', flush=True)
   start = time.monotonic()
   with open(log_path, 'a') as log:
-    exit_code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                               check=False).returncode
+    process = stopper.start(run.name, command, log)
+    if process is None:
+      run.status = 'not started'
+      return
+    print(f'{run.name}: training', flush=True)
+    exit_code = process.wait()
+    stopper.finished(run.name)
   if exit_code == 0:
     run.status = 'trained'
     print(f'{run.name}: trained in {time.monotonic() - start:.0f} s', flush=True)
+  elif stopper.signal_number is not None and exit_code in (128 + signal.SIGINT,
+                                                            128 + signal.SIGTERM):
+    run.status = 'interrupted'
+    print(f'{run.name}: interrupted; its last checkpoint is in {run.model_dir}', flush=True)
   else:
     run.status = 'failed'
     with open(log_path) as log:  # Its last line, but for gin's notes on where it was raised.
@@ -126,7 +189,7 @@ def train(run: Run, gin_files: Sequence[str], gin_params: Sequence[str]) -> None
 
 def final_scalars(run: Run) -> Dict[str, float]:
   """The last point of each scalar in the run's val/ (none for a failed run)."""
-  if run.status == 'failed':
+  if run.status in ('failed', 'not started'):
     return {}
   return {tag: points[-1][1]
           for tag, points in read_scalars(os.path.join(run.model_dir, 'val')).items()}
@@ -159,13 +222,18 @@ def main(argv: Sequence[str]) -> Optional[int]:
   to_train = [run for run in runs if run.status == 'to run']
   print(f'{len(runs)} runs in {FLAGS.root}: {len(to_train)} to train, '
         f'{len(runs) - len(to_train)} finished before', flush=True)
+  stopper = Stopper()
+  stopper.listen()
   with concurrent.futures.ThreadPoolExecutor(FLAGS.parallel) as pool:
-    list(pool.map(lambda run: train(run, FLAGS.gin_file, FLAGS.gin_param), to_train))
+    list(pool.map(lambda run: train(run, FLAGS.gin_file, FLAGS.gin_param, stopper), to_train))
   print('\n' + table(runs))
   failed = [run for run in runs if run.status == 'failed']
   for run in failed:
     print(f'\n{run.name} failed: {run.error}\n  log: {os.path.join(run.model_dir, LOG_FILE)}')
   print(f'\ntensorboard --logdir {FLAGS.root}   # HParams tab: one row per run')
+  if stopper.signal_number is not None:
+    print('stopped: rerun the same command to resume the interrupted runs and start the others')
+    return 128 + stopper.signal_number
   return 1 if failed else 0
 
 

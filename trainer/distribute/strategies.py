@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 import gin
 import tensorflow as tf
+from absl import logging
 
 from gin_trainer.errors import ConfigError
 
@@ -84,7 +85,12 @@ def multi_worker_mirrored_strategy(communication: str = 'auto'
     ConfigError: TF_CONFIG is set but is not a cluster with this task in it,
       or `communication` is unknown.
   """
-  _check_tf_config()
+  tf_config = _checked_tf_config()
+  if tf_config:  # Building the strategy waits, silently, for every worker to start.
+    workers = sum(len(addresses) for addresses in tf_config['cluster'].values())
+    logging.info('Joining the cluster of TF_CONFIG as %s %s (of %d workers); waiting until '
+                 'every worker has started.', tf_config['task']['type'],
+                 tf_config['task']['index'], workers)
   kinds = tf.distribute.experimental.CommunicationImplementation
   names = [name.lower() for name in kinds.__members__]
   if communication.lower() not in names:
@@ -95,11 +101,11 @@ def multi_worker_mirrored_strategy(communication: str = 'auto'
           implementation=kinds[communication.upper()]))
 
 
-def _check_tf_config() -> None:
-  """A TF_CONFIG that is set must be JSON naming a cluster and this task in it."""
+def _checked_tf_config() -> Optional[dict]:
+  """TF_CONFIG, read: None if unset; if set, JSON naming a cluster and this task in it."""
   text = os.environ.get('TF_CONFIG')
   if not text:
-    return  # No cluster: one worker, this machine.
+    return None  # No cluster: one worker, this machine.
   try:
     tf_config = json.loads(text)
     task = tf_config['task']
@@ -109,6 +115,7 @@ def _check_tf_config() -> None:
         f'TF_CONFIG={text!r} does not name a cluster with this task in it '
         f'({type(error).__name__}: {error}); set it to JSON such as '
         f'{_TF_CONFIG_EXAMPLE}') from None
+  return tf_config
 
 
 def _split_cpu(replicas: int) -> list:

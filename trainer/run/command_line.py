@@ -30,8 +30,10 @@ class CommandLine:
   @classmethod
   def of_this_process(cls, gin_files: Sequence[str], gin_params: Sequence[str]) -> CommandLine:
     """The command that started this Python process, with its parsed gin flags."""
-    return cls(os.getcwd(), shlex.join([sys.executable, *sys.argv]), list(gin_files),
-               list(gin_params))
+    main_spec = getattr(sys.modules['__main__'], '__spec__', None)  # Set under `python -m`.
+    program = ['-m', main_spec.name] if main_spec is not None else sys.argv[:1]
+    return cls(os.getcwd(), shlex.join([sys.executable, *program, *sys.argv[1:]]),
+               list(gin_files), list(gin_params))
 
   def save(self, model_dir: str) -> None:
     """Writes `model_dir/command_line.json`."""

@@ -3,8 +3,9 @@
 A finished run writes, once, to an event file directly in its model_dir
 (the trial's folder, above train/ and val/):
 
-- its hyper-parameters (`hp.hparams`), with the model_dir's name as trial
-  ID: TensorBoard opened on a sweep's directory shows one row per run;
+- its hyper-parameters (`hp.hparams`), with its trial name (by default the
+  model_dir's name) as ID: TensorBoard opened on a sweep's directory shows
+  one row per run;
 - the table's columns (the `Experiment` summary `hp.hparams_config` also
   writes): those hyper-parameters, typed but without a domain (a run knows
   only its own value), and as metrics the scalars of `model_dir/val`, as
@@ -21,7 +22,7 @@ sweep's runs do.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import gin
 import tensorflow as tf
@@ -75,12 +76,14 @@ def written(model_dir: str) -> bool:
   return metadata.SESSION_START_INFO_TAG in event_files.last_steps(model_dir)
 
 
-def write(model_dir: str, values: Mapping[str, HParamValue]) -> None:
+def write(model_dir: str, values: Mapping[str, HParamValue],
+          trial_name: Optional[str] = None) -> None:
   """Writes the hyper-parameters of the finished run in `model_dir` (once, see `written`).
 
   Args:
-    model_dir: The run's directory; its name is the trial ID.
+    model_dir: The run's directory.
     values: The run's hyper-parameters (see `collect`).
+    trial_name: Its name in the HParams table; by default, the directory's name.
   """
   val_tags = sorted(event_files.read_scalars(os.path.join(model_dir, VAL_RUN)))
   columns = hparams_summary.experiment_pb(
@@ -91,7 +94,8 @@ def write(model_dir: str, values: Mapping[str, HParamValue]) -> None:
   writer = tf.summary.create_file_writer(model_dir)
   with writer.as_default():
     tf.summary.experimental.write_raw_pb(columns.SerializeToString(), step=0)
-    hp.hparams(dict(values), trial_id=os.path.basename(os.path.normpath(model_dir)))
+    hp.hparams(dict(values),
+               trial_id=trial_name or os.path.basename(os.path.normpath(model_dir)))
   writer.close()
 
 
