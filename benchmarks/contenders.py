@@ -28,6 +28,7 @@ from benchmarks.workloads import Workload
 from gin_trainer.config import gin_files
 from gin_trainer.loop.xla import Xla
 from gin_trainer import experiment
+from gin_trainer.summaries import tags
 
 TRAINER, PEER, FLOOR, INPUT = 'trainer', 'peer', 'floor', 'input'
 # The fewest loops of K steps in gin-trainer's window, so that a figure is
@@ -110,7 +111,7 @@ def read_train_points(model_dir: str) -> List[TrainPoint]:
     for record in tf.data.TFRecordDataset(path):
       event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
-        if value.tag == 'steps_per_second':
+        if value.tag == tags.STEPS_PER_SECOND:
           points.append(TrainPoint(event.step, event.wall_time,
                                    float(tf.make_ndarray(value.tensor))))
   return sorted(points, key=lambda point: point.step)

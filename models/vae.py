@@ -120,7 +120,7 @@ class VAETrainer(Trainer):
     kl = tf.reduce_mean(kl_to_unit_gaussian(mean, log_variance))
     weight = self.kl_weight()
     return reconstruction + weight * kl, {
-        'reconstruction': reconstruction, 'kl': kl, 'kl_weight': weight}
+        'reconstruction': reconstruction, 'kl': kl, 'schedule/kl_weight': weight}
 
   def eval_summaries(self) -> None:
     if self._shown_images is None:  # The same images at every evaluation.

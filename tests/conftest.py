@@ -17,10 +17,11 @@ from gin_trainer import models  # noqa: F401  (registers the models with gin, as
 import gin_trainer
 from gin_trainer.config import gin_files
 from gin_trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'main.py')
-TIMINGS = {'steps_per_second', 'examples_per_second'}
+TIMINGS = set(tags.THROUGHPUT)
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from gin_trainer import models
 import gin_trainer
 from tests.conftest import train_regression
 from gin_trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries import tags
 
 FIVE_EPOCHS = ['Trainer.train_epochs = 5']
 
@@ -47,8 +48,7 @@ def test_tf_data_pipeline_trains_like_device_data(tmp_path):
   assert [step for step, _ in curves['train']['loss']] == [1, 2, 3, 4, 5]
   val_loss = [value for _, value in curves['val']['loss']]
   assert val_loss[-1] < 0.7 * val_loss[0]
-  assert set(curves['train']) == {'loss', 'mae', 'learning_rate', 'steps_per_second',
-                                  'examples_per_second'}
+  assert set(curves['train']) == {'loss', 'mae', tags.LEARNING_RATE, *tags.THROUGHPUT}
 
 
 def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path):

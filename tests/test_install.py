@@ -16,6 +16,7 @@ import zipfile
 import pytest
 
 from tests.conftest import ROOT
+from gin_trainer.summaries.event_files import read_scalars
 
 # Every line a default run prints: `HH:MM:SS message` (a warning says so after
 # the time), or a line of the run summary's table, indented.
@@ -67,7 +68,7 @@ def test_the_wheel_adds_one_top_level_package(installed):
     assert {'gin_trainer/gin_configs/base.gin', 'gin_trainer/gin_configs/regression.gin',
             'gin_trainer/gin_configs/vae.gin', 'gin_trainer/models/vae.py',
             'gin_trainer/cli.py'} <= set(names)
-    entry_points = contents.read(f'gin_trainer-0.1.0.dist-info/entry_points.txt').decode()
+    entry_points = contents.read('gin_trainer-0.1.0.dist-info/entry_points.txt').decode()
   assert 'gin-trainer = gin_trainer.cli:run' in entry_points
   assert 'gin-trainer-sweep = gin_trainer.sweep:run' in entry_points
 
@@ -76,6 +77,15 @@ def run_in(folder, *command):
   return subprocess.run([str(part) for part in command], cwd=folder, capture_output=True,
                         text=True, timeout=600, check=False,
                         env={k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'})
+
+
+def tensorboard_groups(tags):
+  """The tag groups of a run in the order TensorBoard shows them (it opens the first two).
+
+  TensorBoard sorts tags by name (digits by value, which these have none of)
+  and groups them by the part before the first '/'.
+  """
+  return list(dict.fromkeys(tag.split('/', 1)[0] for tag in sorted(tags)))
 
 
 def assert_only_framework_lines(result):
@@ -98,6 +108,9 @@ def test_the_command_trains_a_shipped_config_from_any_folder(installed, gin_file
   assert result.returncode == 0, result.stderr[-3000:]
   assert_only_framework_lines(result)
   assert (model_dir / 'run_summary.json').exists()
+  # TensorBoard's Scalars page: the loss and the metrics first, then the framework's groups.
+  groups = tensorboard_groups(read_scalars(model_dir / 'train'))
+  assert groups[-2:] == ['schedule', 'throughput'] and 'loss' in groups[:2], groups
   last = result.stderr.splitlines()[-1]
   assert re.fullmatch(rf'\d\d:\d\d:\d\d Done: .*\. Results in {re.escape(str(model_dir))} '
                       r'\(tensorboard --logdir .*\)\.', last), last

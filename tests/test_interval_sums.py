@@ -14,6 +14,7 @@ from gin_trainer.summaries.event_files import read_scalars
 from gin_trainer.summaries.interval_sums import IntervalSums
 from gin_trainer.summaries.manager import SummaryManager
 from gin_trainer.summaries.split_writer import SplitWriter
+from gin_trainer.summaries import tags
 
 
 def test_means_are_over_every_part_of_the_interval_then_start_afresh():
@@ -21,16 +22,16 @@ def test_means_are_over_every_part_of_the_interval_then_start_afresh():
   sums.add([2.0, 1.0], steps=2, seconds=1.0)  # Two parts from two loops' calls.
   sums.add([4.5, 0.5], steps=3, seconds=0.5)
   assert sums.end() == pytest.approx({'loss': 6.5 / 5, 'mae': 1.5 / 5,
-                                      'steps_per_second': 5 / 1.5})
+                                      tags.STEPS_PER_SECOND: 5 / 1.5})
   sums.add([1.0, 3.0], steps=4, seconds=2.0)
-  assert sums.end() == pytest.approx({'loss': 0.25, 'mae': 0.75, 'steps_per_second': 2.0})
+  assert sums.end() == pytest.approx({'loss': 0.25, 'mae': 0.75, tags.STEPS_PER_SECOND: 2.0})
 
 
 def test_steps_per_second_is_nan_without_time():
   sums = IntervalSums(['loss'])
   sums.add([3.0], steps=3, seconds=0.0)
   means = sums.end()
-  assert means['loss'] == 1.0 and math.isnan(means['steps_per_second'])
+  assert means['loss'] == 1.0 and math.isnan(means[tags.STEPS_PER_SECOND])
 
 
 def test_interval_so_far_survives_a_checkpoint_round_trip(tmp_path):
@@ -60,7 +61,7 @@ def test_interval_so_far_survives_a_checkpoint_round_trip(tmp_path):
     assert not other.restore(steps=steps)
     # Empty: its point is the mean of what comes after the resume alone.
     other.add([6.0] * len(names), 3, 0.5)
-    assert other.end() == {**{name: 2.0 for name in names}, 'steps_per_second': 6.0}
+    assert other.end() == {**{name: 2.0 for name in names}, tags.STEPS_PER_SECOND: 6.0}
 
 
 def test_reopened_writer_writes_only_points_past_each_tags_mark(tmp_path):
@@ -108,9 +109,9 @@ def test_parts_make_one_point_per_interval_and_a_last_partial_one(tmp_path):
   # The 25 part is carried into 30's interval; 35's covers steps 31..35.
   np.testing.assert_allclose([value for _, value in points['loss']],
                              [0.5, 0.3, (1.0 + 1.5) / 10, 0.6 / 5], rtol=1e-6)
-  speeds = dict(points['steps_per_second'])
+  speeds = dict(points[tags.STEPS_PER_SECOND])
   np.testing.assert_allclose([speeds[step] for step in (10, 20, 30, 35)], 100.0, rtol=1e-5)
-  np.testing.assert_allclose([value for _, value in points['examples_per_second']], 800.0,
+  np.testing.assert_allclose([value for _, value in points[tags.EXAMPLES_PER_SECOND]], 800.0,
                              rtol=1e-5)
 
 

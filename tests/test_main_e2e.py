@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import run_main
 from gin_trainer.summaries.event_files import read_scalars
+from gin_trainer.summaries import tags
 
-FRAMEWORK_TAGS = {'steps_per_second', 'examples_per_second', 'learning_rate'}
+FRAMEWORK_TAGS = {*tags.THROUGHPUT, tags.LEARNING_RATE}
 
 
 @pytest.fixture(scope='module')

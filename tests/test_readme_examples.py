@@ -100,7 +100,7 @@ def test_readme_command_runs_as_written(workdir, words):
     log = result.stderr if words[1] == 'main.py' else (run / 'main.log').read_text()
     assert f'model_dir: {run}' in log and f'Results in {run}' in log
   if '--gin_param=VAETrainer.beta=4.0' in words:  # The KL warm-up ends within the run.
-    assert read_scalars(workdir / model_dir / 'train')['kl_weight'][-1][1] == 4.0
+    assert read_scalars(workdir / model_dir / 'train')['schedule/kl_weight'][-1][1] == 4.0
 
 
 def check_after_training(workdir, words, stdout):

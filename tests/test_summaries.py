@@ -16,6 +16,7 @@ from tests.conftest import train_regression
 from gin_trainer.config import gin_files
 from gin_trainer.errors import ConfigError, NonFiniteError
 from gin_trainer.summaries.event_files import read_scalars, read_texts
+from gin_trainer.summaries import tags
 
 
 def steps_of(log_dir, tag='loss'):
@@ -37,7 +38,7 @@ def test_step_interval_writes_at_every_interval_end(tmp_path):
                    'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 10',
                    'Trainer.eval_every_n_epochs = None', 'Trainer.eval_every_n_steps = 25')
   train = read_scalars(tmp_path / 'train')
-  for tag in ('loss', 'mae', 'learning_rate', 'steps_per_second', 'examples_per_second'):
+  for tag in ('loss', 'mae', tags.LEARNING_RATE, *tags.THROUGHPUT):
     assert [step for step, _ in train[tag]] == [10, 20, 30, 40, 50], tag
   val = read_scalars(tmp_path / 'val')
   assert set(val) == {'loss', 'mae'}
@@ -84,10 +85,10 @@ def test_points_are_the_same_whether_loops_split_intervals_or_span_them(tmp_path
   spanning = read_scalars(tmp_path / 'spanning' / 'train')
   # Every interval end, then the last partial interval at the final step.
   assert [step for step, _ in short_loops['loss']] == points
-  for tag in ('loss', 'mae', 'learning_rate'):  # Loops of 5 sum an interval in two parts.
+  for tag in ('loss', 'mae', tags.LEARNING_RATE):  # Loops of 5 sum an interval in two parts.
     np.testing.assert_allclose(short_loops[tag], spanning[tag], rtol=1e-6, err_msg=tag)
   # The points of one call share its throughput.
-  rates = [rate for _, rate in spanning['steps_per_second']]
+  rates = [rate for _, rate in spanning[tags.STEPS_PER_SECOND]]
   assert rates[0] != rates[1] and len(set(rates[1:])) == 1
   # A point's tags are one event, written in step order during the run.
   wall_times = scalar_event_wall_times(tmp_path / 'spanning' / 'train')
@@ -120,10 +121,10 @@ def test_nan_in_a_loop_spanning_intervals_writes_those_that_ended_before_it(tmp_
 def test_gradient_statistics_one_tag_per_trainable_variable(tmp_path):
   run = train_regression(tmp_path / 'on', 'Trainer.train_epochs = 2',
                          'SummaryManager.gradient_stats = True')
-  tags = set(read_scalars(tmp_path / 'on' / 'train'))
+  logged_tags = set(read_scalars(tmp_path / 'on' / 'train'))
   variables = [v.path for v in run.model.trainable_variables]
   assert len(variables) == 4  # Two Dense layers: kernel and bias each.
-  assert {t for t in tags if t.startswith('gradients/')} == (
+  assert {t for t in logged_tags if t.startswith('gradients/')} == (
       {'gradients/global_norm'} | {f'gradients/variance/{path}' for path in variables})
   assert all(value > 0 for _, value in read_scalars(tmp_path / 'on' / 'train')['gradients/global_norm'])
 
@@ -138,7 +139,7 @@ def test_learning_rate_of_a_schedule_is_its_mean_over_the_interval(tmp_path):
                    'adam.learning_rate = @exponential_decay()',
                    'exponential_decay.initial_learning_rate = 0.01',
                    'exponential_decay.decay_steps = 10', 'exponential_decay.decay_rate = 0.5')
-  logged = read_scalars(tmp_path / 'train')['learning_rate']
+  logged = read_scalars(tmp_path / 'train')[tags.LEARNING_RATE]
   # Step s (1-based) applies the rate of optimizer iteration s - 1.
   rates = 0.01 * 0.5 ** (np.arange(20) / 10)
   expected = [(end, rates[end - 5:end].mean()) for end in (5, 10, 15, 20)]
@@ -187,14 +188,14 @@ def test_logged_means_equal_a_hand_computation(tmp_path):
 
   logged = read_scalars(tmp_path / 'train')
   [kernel, bias] = [v.path for v in run.model.trainable_variables]
-  tags = {'loss': 'loss', 'mae': 'mae', 'norm': 'gradients/global_norm',
-          'var_w': f'gradients/variance/{kernel}', 'var_b': f'gradients/variance/{bias}'}
-  for name, tag in tags.items():
+  tag_of = {'loss': 'loss', 'mae': 'mae', 'norm': 'gradients/global_norm',
+         'var_w': f'gradients/variance/{kernel}', 'var_b': f'gradients/variance/{bias}'}
+  for name, tag in tag_of.items():
     expected = np.array(per_step[name]).reshape(4, 2).mean(axis=1)
     assert [step for step, _ in logged[tag]] == [2, 4, 6, 8], tag
     np.testing.assert_allclose([v for _, v in logged[tag]], expected, rtol=1e-5, atol=1e-7,
                                err_msg=tag)
-  np.testing.assert_allclose([v for _, v in logged['learning_rate']], [learning_rate] * 4,
+  np.testing.assert_allclose([v for _, v in logged[tags.LEARNING_RATE]], [learning_rate] * 4,
                              rtol=1e-6)
   logged_val = read_scalars(tmp_path / 'val')
   np.testing.assert_allclose([v for _, v in logged_val['loss']], [v[0] for v in val], rtol=1e-5)

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from gin_trainer import models
-import gin_trainer
+from gin_trainer import experiment
 from gin_trainer.models.vae import kl_to_unit_gaussian, reconstruction_nll
 from tests.conftest import run_main
 from gin_trainer.config import gin_files
@@ -21,7 +21,7 @@ def train_vae(model_dir, *bindings):
   """Trains from vae.gin on a small data set, in this process."""
   gin.clear_config()
   gin_files.parse(['vae.gin'], [f'Trainer.model_dir = {str(model_dir)!r}', *SMALL, *bindings])
-  gin_trainer.run_experiment()  # As main.py does: vae.gin picks the VAETrainer.
+  experiment.run_experiment()  # As main.py does: vae.gin picks the VAETrainer.
 
 
 def test_loss_terms_match_numpy():
@@ -43,11 +43,11 @@ def test_vae_learns_and_logs_its_terms_and_images(tmp_path):
   train_vae(tmp_path, 'Trainer.train_epochs = 3', 'VAETrainer.beta = 0.5')
   for split in ('train', 'val'):
     scalars = read_scalars(tmp_path / split)
-    for tag in ('loss', 'reconstruction', 'kl', 'kl_weight'):
+    for tag in ('loss', 'reconstruction', 'kl', 'schedule/kl_weight'):
       assert [step for step, _ in scalars[tag]] == [1, 2, 3], (split, tag)
     loss, reconstruction, kl = ([v for _, v in scalars[t]] for t in ('loss', 'reconstruction', 'kl'))
     np.testing.assert_allclose(loss, np.add(reconstruction, np.multiply(0.5, kl)), rtol=1e-5)
-    assert all(value == 0.5 for _, value in scalars['kl_weight'])
+    assert all(value == 0.5 for _, value in scalars['schedule/kl_weight'])
   val_loss = [v for _, v in read_scalars(tmp_path / 'val')['loss']]
   assert val_loss[-1] < val_loss[0]
 
@@ -64,7 +64,7 @@ def test_kl_warmup_rises_linearly_to_beta(tmp_path):
             'SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 4',
             'Trainer.eval_every_n_epochs = None', 'VAETrainer.beta = 2.0',
             'VAETrainer.kl_warmup_steps = 8')
-  logged = read_scalars(tmp_path / 'train')['kl_weight']
+  logged = read_scalars(tmp_path / 'train')['schedule/kl_weight']
   weights = 2.0 * np.minimum(1.0, np.arange(12) / 8)  # Step s uses iteration s - 1.
   np.testing.assert_allclose([v for _, v in logged], weights.reshape(3, 4).mean(axis=1), rtol=1e-6)
 

@@ -27,6 +27,7 @@ from gin_trainer.run.checkpoints import Checkpoints
 from gin_trainer.run.model_dir_lock import ModelDirLock
 from gin_trainer.run.stop_signals import StopRequests
 from gin_trainer.summaries.gradient_stats import gradient_statistics
+from gin_trainer.summaries import tags
 from gin_trainer.summaries.manager import SummaryManager
 from gin_trainer.training_run import TrainingRun
 
@@ -322,4 +323,4 @@ class Trainer:
 
   def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.
-    return {**self.train_step(batch), 'learning_rate': learning_rate}
+    return {**self.train_step(batch), tags.LEARNING_RATE: learning_rate}

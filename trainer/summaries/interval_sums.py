@@ -7,6 +7,8 @@ from typing import Any, Dict, Mapping, Sequence
 
 import tensorflow as tf
 
+from gin_trainer.summaries import tags
+
 
 class IntervalSums:
   """Adds the parts of loops to the current summary interval; ends intervals as means.
@@ -40,12 +42,12 @@ class IntervalSums:
     self._seconds += seconds
 
   def end(self) -> Dict[str, float]:
-    """Ends the interval: each scalar's mean over its steps, and `steps_per_second`.
+    """Ends the interval: each scalar's mean over its steps, and `tags.STEPS_PER_SECOND`.
 
     The sums start again from zero.
     """
     means = {name: total / self._steps for name, total in zip(self.names, self._sums)}
-    means['steps_per_second'] = (self._steps / self._seconds if self._seconds > 0
+    means[tags.STEPS_PER_SECOND] = (self._steps / self._seconds if self._seconds > 0
                                  else float('nan'))
     self._sums = [0.0] * len(self.names)
     self._steps, self._seconds = 0, 0.0

@@ -13,7 +13,7 @@ from absl import logging
 
 from gin_trainer.errors import ConfigError
 from gin_trainer.intervals import Interval
-from gin_trainer.summaries import progress, run_summary
+from gin_trainer.summaries import progress, run_summary, tags
 from gin_trainer.summaries.interval_sums import IntervalSums
 from gin_trainer.summaries.split_writer import SplitWriter
 
@@ -36,13 +36,14 @@ class SummaryManager:
   inside an interval, that last partial interval is written at the final
   step. Beside the scalars the train step returns, the train writer gets:
 
-  - `steps_per_second` and `examples_per_second`: training throughput over
+  - `throughput/steps_per_second` and `throughput/examples_per_second`
+    (`tags.py`: groups that TensorBoard shows after the loss and metrics): training throughput over
     the interval, timed on the host around its loops' calls (the train
     steps, and an evaluation that ends a loop; not checkpointing, writing
     points, hooks or tracing; the first interval includes XLA's
     compilation); a call that runs several intervals shares its time among
     them by steps;
-  - `learning_rate`: the mean rate the optimizer applied over the interval;
+  - `schedule/learning_rate`: the mean rate the optimizer applied over the interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
     per-step values), computed on device by the train step.
@@ -192,7 +193,7 @@ class SummaryManager:
       start_step = end
       if end % self.interval_steps == 0 or end == self.total_steps:
         values = self.train_sums.end()
-        values['examples_per_second'] = values['steps_per_second'] * self.batch_size
+        values[tags.EXAMPLES_PER_SECOND] = values[tags.STEPS_PER_SECOND] * self.batch_size
         values.update(self._end_train_metrics())
         self._write('train', end, values)
         if self.log_progress:

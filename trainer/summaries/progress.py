@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 from typing import Dict, Optional
 
-THROUGHPUT = ('steps_per_second', 'examples_per_second')  # Written beside the step's scalars.
+from gin_trainer.summaries import tags
+
 
 
 def scalars_text(values: Dict[str, float]) -> str:
-  """`name=value` pairs, compactly formatted, throughput left out."""
-  return ' '.join(f'{name}={value:.4g}' for name, value in values.items()
-                  if name not in THROUGHPUT)
+  """`name=value` pairs, compactly formatted, throughput left out (and `schedule/` too)."""
+  return ' '.join(f'{name.removeprefix(tags.SCHEDULE)}={value:.4g}'
+                  for name, value in values.items() if name not in tags.THROUGHPUT)
 
 
 def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
@@ -22,7 +23,7 @@ def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
     step: The global step reached.
     total_steps: The step training ends at.
     steps_per_epoch: Steps per epoch, or None when unknown.
-    values: The interval's scalars, including `steps_per_second`.
+    values: The interval's scalars, including `tags.STEPS_PER_SECOND`.
     seconds_per_step: The run's steady speed, for the ETA: not that of a
       call that compiled (None until there is one; the ETA is then '?').
 
@@ -33,7 +34,7 @@ def line(step: int, total_steps: int, steps_per_epoch: Optional[int],
   if steps_per_epoch:
     parts.append(f'epoch {step / steps_per_epoch:.4g}/{total_steps / steps_per_epoch:.4g}')
   parts.append(scalars_text(values))
-  parts.append(f"{values['steps_per_second']:.4g} steps/s")
+  parts.append(f"{values[tags.STEPS_PER_SECOND]:.4g} steps/s")
   eta = ('?' if seconds_per_step is None else
          datetime.timedelta(seconds=round((total_steps - step) * seconds_per_step)))
   parts.append(f'ETA {eta}')

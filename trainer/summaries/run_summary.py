@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from gin_trainer.summaries import progress
+from gin_trainer.summaries import progress, tags
 
 RUN_SUMMARY_FILE = 'run_summary.json'
 
@@ -43,7 +43,7 @@ def build(model_dir: str, step: int, stopped_early: bool, steps_trained: int, se
       'seconds': round(seconds, 3),
       'steps_per_second': round(steps_trained / seconds, 3) if seconds > 0 else None,
       'scalars': {split: {'step': at, **{tag: value for tag, value in values.items()
-                                         if tag not in progress.THROUGHPUT}}
+                                         if tag not in tags.THROUGHPUT}}
                   for split, (at, values) in last_points.items()},
       'best': best,
       'checkpoint': checkpoint,
