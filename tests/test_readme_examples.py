@@ -1,7 +1,8 @@
 """README.md's commands, run as written, in order, in a fresh working directory.
 
-Each `python main.py` (and `python -m trainer.sweep`) command of the README
-runs once, from an empty directory standing for a fresh clone's, so every
+Each `gin-trainer` (and `gin-trainer-sweep`) command of the README, run by
+the command the install put beside this Python, runs once, from an empty
+directory standing for a fresh clone's, so every
 relative `runs/...` model_dir starts empty. A training command must train
 to the end or, where the README says it refuses (devices this machine
 lacks, a data file it lacks), stop with its one `error:` line. A command
@@ -16,7 +17,7 @@ import sys
 
 import pytest
 
-from tests.conftest import MAIN, ROOT, read_scalars
+from tests.conftest import ROOT, read_scalars
 from gin_trainer.after_training import COMMANDS as AFTER_TRAINING
 
 # What the README says these commands do on a machine without GPUs or MNIST.
@@ -32,7 +33,7 @@ def readme_commands():
     text = readme.read().replace('\\\n', ' ')
   commands = []
   for line in text.splitlines():
-    if line.strip().startswith(('python main.py ', 'python -m trainer.sweep ')):
+    if line.strip().startswith(('gin-trainer ', 'gin-trainer-sweep ')):
       commands.append(shlex.split(line.strip(), comments=True))
   return commands
 
@@ -55,7 +56,7 @@ COMMANDS = [words for words in readme_commands()
 
 def after_training(words):
   """The command after training ('evaluate', ...) that `words` run, if any."""
-  return words[2] if words[1] == 'main.py' and words[2] in AFTER_TRAINING else None
+  return words[1] if words[0] == 'gin-trainer' and words[1] in AFTER_TRAINING else None
 
 
 def test_every_training_command_has_its_own_model_dir():
@@ -72,11 +73,10 @@ def workdir(tmp_path_factory):
 @pytest.mark.parametrize('words', COMMANDS, ids=[
     ' '.join(filter(None, [after_training(words), model_dir_of(words)])) for words in COMMANDS])
 def test_readme_command_runs_as_written(workdir, words):
-  argv = ([sys.executable, MAIN, *words[2:]] if words[1] == 'main.py'
-          else [sys.executable, *words[1:]])
-  env = {**os.environ, 'PYTHONPATH': ROOT}  # What `source .venv/bin/activate` gives the sweep.
+  # The commands the install put beside this Python, as `source .venv/bin/activate` gives them.
+  argv = [os.path.join(os.path.dirname(sys.executable), words[0]), *words[1:]]
   result = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=600,
-                          check=False, env=env)
+                          check=False)
   model_dir = model_dir_of(words)
   if model_dir in REFUSED:
     assert result.returncode in (1, 2), result.stderr[-2000:]
@@ -90,14 +90,14 @@ def test_readme_command_runs_as_written(workdir, words):
   if after_training(words):
     check_after_training(workdir, words, result.stdout)
     return
-  runs = ([workdir / model_dir] if words[1] == 'main.py' else
+  runs = ([workdir / model_dir] if words[0] == 'gin-trainer' else
           [path for path in (workdir / model_dir).iterdir() if path.is_dir()])
   assert runs
   for run in runs:
     assert (run / 'checkpoints' / 'checkpoint').exists(), run
     assert read_scalars(run / 'val')['loss'], run
     # The first and last lines of the run say where it is, in full.
-    log = result.stderr if words[1] == 'main.py' else (run / 'main.log').read_text()
+    log = result.stderr if words[0] == 'gin-trainer' else (run / 'main.log').read_text()
     assert f'model_dir: {run}' in log and f'Results in {run}' in log
   if '--gin_param=VAETrainer.beta=4.0' in words:  # The KL warm-up ends within the run.
     assert read_scalars(workdir / model_dir / 'train')['schedule/kl_weight'][-1][1] == 4.0
@@ -107,11 +107,11 @@ def check_after_training(workdir, words, stdout):
   """What an evaluate, export or predict command promises, on disk and in its output."""
   model_dir = workdir / model_dir_of(words)
   flag = lambda name: [word.split('=', 1)[1] for word in words if word.startswith(f'--{name}=')]
-  if words[2] == 'evaluate':
+  if words[1] == 'evaluate':
     for split in flag('split'):
       assert read_scalars(model_dir / f'eval_{split}')['loss'], split
       assert f'on {split}: loss=' in stdout
-  elif words[2] == 'export':
+  elif words[1] == 'export':
     exported = list((model_dir / 'export').glob('step_*'))
     assert len(exported) == 1, exported
     assert (exported[0] / 'saved_model' / 'saved_model.pb').exists()
