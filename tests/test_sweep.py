@@ -177,47 +177,56 @@ def wait_for(predicate, process, what, timeout=120):
     time.sleep(0.05)
 
 
-@pytest.mark.parametrize('stop, exit_code', [
-    ('ctrl_c', 130),  # A terminal's Ctrl-C: SIGINT to the foreground process group.
-    ('sigterm', 143),  # A scheduler's SIGTERM to the sweep alone.
-])
-def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path, stop, exit_code):
+def stop_sweep(args, root, stop, runs_started):
+  """Starts the sweep, stops it with `stop` once `runs_started` log a point; returns its stdout."""
+  process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+  logs = [root / name / sweep.LOG_FILE for name in runs_started]
+  sizes = {log: log.stat().st_size if log.exists() else 0 for log in logs}  # Earlier runs'.
+  wait_for(lambda: all(log.exists() and ' step ' in log.read_text()[sizes[log]:]
+                       for log in logs), process, 'a point of every run')
+  if stop == 'ctrl_c':
+    os.killpg(process.pid, signal.SIGINT)  # What a terminal does: the foreground group.
+  else:
+    process.send_signal(signal.SIGTERM)  # What a scheduler does: the sweep alone.
+  output = process.communicate(timeout=120)[0]
+  assert process.returncode == {'ctrl_c': 130, 'sigterm': 143}[stop], output
+  return output
+
+
+def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path):
   # One step per loop, so the runs are still training when the signal comes.
   args = ['-m', 'gin_trainer.sweep', '--gin_file=regression.gin',
           '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=1200',
           '--gin_param=Trainer.steps_per_loop=1', '--grid=Trainer.batch_size=[32, 64, 128]',
           f'--root={tmp_path}', '--parallel=2']
-  sweep_process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
-  logs = [tmp_path / f'batch_size={size}' / sweep.LOG_FILE for size in (32, 64)]
-  wait_for(lambda: all(log.exists() and ' step ' in log.read_text() for log in logs),
-           sweep_process, 'first point of both runs')
-  if stop == 'ctrl_c':
-    os.killpg(sweep_process.pid, signal.SIGINT)
-  else:
-    sweep_process.send_signal(signal.SIGTERM)
-  output = sweep_process.communicate(timeout=120)[0]
-  assert sweep_process.returncode == exit_code, output
-  statuses = {line.split()[0]: line.split()[1] for line in output.splitlines()
-              if line.startswith('batch_size=') and len(line.split()) >= 2
-              and line.split()[1] in ('interrupted', 'not', 'trained', 'failed')}
-  assert statuses == {'batch_size=32': 'interrupted', 'batch_size=64': 'interrupted',
-                      'batch_size=128': 'not'}, output  # 'not started'
-  name = signal.Signals(exit_code - 128).name
+  first, second = 'batch_size=32', 'batch_size=64'
+  output = stop_sweep(args, tmp_path, 'ctrl_c', [first, second])
+  rows = [re.match(r'(batch_size=\d+) +(interrupted|not started|trained|failed)\b', line)
+          for line in output.splitlines()]
+  statuses = dict(row.groups() for row in rows if row)
+  assert statuses == {first: 'interrupted', second: 'interrupted',
+                      'batch_size=128': 'not started'}, output
+  assert not (tmp_path / 'batch_size=128').exists()
   stopped_at = {}
-  for log in logs:
-    text = log.read_text()
-    saved = re.search(rf'stopped by {name} at step (\d+); saved \S+ckpt-(\d+)', text)
+  for name in (first, second):
+    text = (tmp_path / name / sweep.LOG_FILE).read_text()
+    saved = re.search(r'stopped by SIGINT at step (\d+); saved \S+ckpt-(\d+)', text)
     assert saved and saved.group(1) == saved.group(2), text[-3000:]
     assert 'Traceback' not in text and 'second SIGINT' not in text  # Each got one signal.
-    stopped_at[log.parent.name] = int(saved.group(1))
-  assert not (tmp_path / 'batch_size=128').exists()
+    stopped_at[name] = int(saved.group(1))
 
-  rerun = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600, check=False)
-  assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
-  for run_name, step in stopped_at.items():
-    assert f'Resumed at step {step}' in (tmp_path / run_name / sweep.LOG_FILE).read_text()
+  # The rerun resumes both; SIGTERM stops it the same way.
+  output = stop_sweep(args, tmp_path, 'sigterm', [first, second])
+  assert 'stopping every run (SIGTERM)' in output
+  for name in (first, second):
+    text = (tmp_path / name / sweep.LOG_FILE).read_text()
+    assert f'Resumed at step {stopped_at[name]}' in text
+    assert re.search(r'stopped by SIGTERM at step \d+; saved', text), text[-3000:]
+
+  finished = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, check=False)
+  assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
   for size in (32, 64, 128):
     assert hparams.written(str(tmp_path / f'batch_size={size}'))
     assert read_scalars(tmp_path / f'batch_size={size}' / 'val')['loss'][-1][0] == 1200
