@@ -43,7 +43,7 @@ from benchmarks.workloads import Workload
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A few epochs, timed between the first epoch's end and the last's; gin-trainer
 # trains as many more as its window needs (`contenders.gin_trainer`).
-SMOKE_EPOCHS = 6
+SMOKE_EPOCHS = 2
 MEMORY_MARK = 'PEAK_RSS_MIB'
 MEMORY_CHILDREN = 2  # Child processes at a time.
 

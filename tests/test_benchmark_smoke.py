@@ -59,7 +59,7 @@ def test_peak_memory_comes_from_a_child_process_per_contender():
   assert 'after its imports and data' in result.stdout
 
 
-@pytest.mark.parametrize('workload, trainers', [('a', 2), ('b_vae', 1)])  # b_vae: a VAETrainer.
+@pytest.mark.parametrize('workload, trainers', [('b_vae', 2)])  # A Trainer subclass, two of each.
 def test_paired_comparison_prints_both_call_times_and_their_ratio(workload, trainers):
   result = subprocess.run(
       [sys.executable, '-m', 'benchmarks.paired', f'--workload={workload}',

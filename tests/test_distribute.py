@@ -24,17 +24,17 @@ from tests.conftest import (MAIN, ROOT, final_state, logged_points, run_main, sn
 from gin_trainer.distribute.strategies import mirrored_strategy
 from gin_trainer.errors import ConfigError
 
-# Regression, 1200 steps (about 39 epochs, so loops cross epoch ends), with
+# Regression, 600 steps (about 19 epochs, so loops cross epoch ends), with
 # summaries, evaluations and checkpoints at intervals that do not divide each other.
 RUN = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=None',
-       '--gin_param=Trainer.train_steps=1200', '--gin_param=SummaryManager.every_n_epochs=None',
-       '--gin_param=SummaryManager.every_n_steps=100',
-       '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=300',
-       '--gin_param=Checkpoints.every_n_steps=250', '--gin_param=Trainer.steps_per_loop=10']
+       '--gin_param=Trainer.train_steps=600', '--gin_param=SummaryManager.every_n_epochs=None',
+       '--gin_param=SummaryManager.every_n_steps=50',
+       '--gin_param=Trainer.eval_every_n_epochs=None', '--gin_param=Trainer.eval_every_n_steps=150',
+       '--gin_param=Checkpoints.every_n_steps=125', '--gin_param=Trainer.steps_per_loop=10']
 MIRRORED = ['--gin_param=Trainer.strategy=@mirrored_strategy',
             '--gin_param=mirrored_strategy.cpu_replicas=2']
 MULTI_WORKER = ['--gin_param=Trainer.strategy=@multi_worker_mirrored_strategy']
-# Float rounding of sums over replicas, compounded over 1200 Adam steps.
+# Float rounding of sums over replicas, compounded over 600 Adam steps.
 RTOL, ATOL = 1e-4, 1e-6
 
 
@@ -94,11 +94,11 @@ def test_mirrored_on_two_devices_matches_one_device(mirrored, one_device):
 
 def test_mirrored_sigterm_then_rerun_equals_the_uninterrupted_run(mirrored, tmp_path):
   returncode, stderr = start_and_signal(args(tmp_path, *MIRRORED), signal.SIGTERM,
-                                        after_step=700)
+                                        after_step=350)
   assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
   stopped = re.search(r'stopped by SIGTERM at step (\d+); saved \S+ckpt-(\d+)\. Rerun', stderr)
   assert stopped and stopped.group(1) == stopped.group(2), stderr[-3000:]
-  assert 700 <= int(stopped.group(1)) < 1200
+  assert 350 <= int(stopped.group(1)) < 600
   result = train(tmp_path, *MIRRORED)
   assert f'Resumed at step {stopped.group(1)}' in result.stderr
   assert_close_runs(tmp_path, mirrored, exact=True)
@@ -110,7 +110,7 @@ def test_a_tf_data_split_under_mirrored_resumes_and_matches_one_device(tmp_path)
   through_tf_data = '--gin_param=Trainer.data_on_device=False'
   train(tmp_path / 'one_device', through_tf_data)
   returncode, stderr = start_and_signal(args(tmp_path / 'mirrored', through_tf_data, *MIRRORED),
-                                        signal.SIGTERM, after_step=500)
+                                        signal.SIGTERM, after_step=250)
   assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
   train(tmp_path / 'mirrored', through_tf_data, *MIRRORED)
   assert_close_runs(tmp_path / 'mirrored', tmp_path / 'one_device')
@@ -119,16 +119,16 @@ def test_a_tf_data_split_under_mirrored_resumes_and_matches_one_device(tmp_path)
 def test_mirrored_nan_stops_with_the_last_good_checkpoint(tmp_path):
   result = run_main(args(tmp_path, *MIRRORED,
                          '--gin_param=adam.learning_rate=@piecewise_constant_decay()',
-                         '--gin_param=piecewise_constant_decay.boundaries=[300]',
+                         '--gin_param=piecewise_constant_decay.boundaries=[150]',
                          '--gin_param=piecewise_constant_decay.values=[1e-3, 1e6]'))
   assert result.returncode == 1, result.stderr[-3000:]
   assert 'Traceback' not in result.stderr
   error = re.search(r'error: loss is \S+ at step (\d+); stopped without saving it\. '
                     r'The last good checkpoint is (\S+)\.', result.stderr)
   assert error, result.stderr[-3000:]
-  assert int(error.group(1)) > 300
+  assert int(error.group(1)) > 150
   assert error.group(2) == tf.train.latest_checkpoint(str(tmp_path / 'checkpoints'))
-  assert error.group(2).endswith('ckpt-250')
+  assert error.group(2).endswith('ckpt-125')
 
 
 def test_a_global_batch_that_does_not_split_among_replicas_is_refused(mirrored):
@@ -191,14 +191,14 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_they_resume(one_d
   model_dir.mkdir()
   workers = start_workers(model_dir, tmp_path)
   log = tmp_path / 'worker1.log'
-  while not re.search(r'\d step ([7-9]\d\d|1\d\d\d)/', log.read_text()):
+  while not re.search(r'\d step (3[5-9]\d|[45]\d\d)/', log.read_text()):
     assert workers[1].poll() is None, log.read_text()[-2000:]
     time.sleep(0.05)
   workers[1].send_signal(signal.SIGTERM)  # The other worker, not the chief.
   codes, logs = finish(workers, tmp_path)
   assert codes == [128 + signal.SIGTERM] * 2, logs[0][-2000:] + logs[1][-2000:]
   steps = [re.search(r'stopped by SIGTERM at step (\d+)', text).group(1) for text in logs]
-  assert steps[0] == steps[1] and 700 <= int(steps[0]) < 1200
+  assert steps[0] == steps[1] and 350 <= int(steps[0]) < 600
   assert tf.train.latest_checkpoint(str(model_dir / 'checkpoints')).endswith(f'ckpt-{steps[0]}')
   codes, logs = finish(start_workers(model_dir, tmp_path), tmp_path)
   assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]

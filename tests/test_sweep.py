@@ -197,7 +197,7 @@ def stop_sweep(args, root, stop, runs_started):
 def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path):
   # One step per loop, so the runs are still training when the signal comes.
   args = ['-m', 'gin_trainer.sweep', '--gin_file=regression.gin',
-          '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=1200',
+          '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=800',
           '--gin_param=Trainer.steps_per_loop=1', '--grid=Trainer.batch_size=[32, 64, 128]',
           f'--root={tmp_path}', '--parallel=2']
   first, second = 'batch_size=32', 'batch_size=64'
@@ -229,7 +229,7 @@ def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path):
   assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
   for size in (32, 64, 128):
     assert hparams.written(str(tmp_path / f'batch_size={size}'))
-    assert read_scalars(tmp_path / f'batch_size={size}' / 'val')['loss'][-1][0] == 1200
+    assert read_scalars(tmp_path / f'batch_size={size}' / 'val')['loss'][-1][0] == 800
 
 
 def test_grid_values_keep_their_gin_types(tmp_path):
