@@ -1,4 +1,4 @@
-"""`python main.py ...` in a checkout: the gin-trainer command (gin_trainer/cli.py, from trainer/cli.py).
+"""`python main.py ...` in a checkout: the gin-trainer command (trainer/cli.py).
 
 The checkout's trainer/ is the gin_trainer package once installed; `./dev.sh`
 or `pip install -e .` installs it (editable) with its dependencies.

@@ -37,8 +37,8 @@ class SummaryManager:
   step. Beside the scalars the train step returns, the train writer gets:
 
   - `throughput/steps_per_second` and `throughput/examples_per_second`
-    (`tags.py`: groups that TensorBoard shows after the loss and metrics): training throughput over
-    the interval, timed on the host around its loops' calls (the train
+    (`tags.py`: TensorBoard shows them after the loss and metrics): training
+    throughput over the interval, timed on the host around its loops' calls (the train
     steps, and an evaluation that ends a loop; not checkpointing, writing
     points, hooks or tracing; the first interval includes XLA's
     compilation); a call that runs several intervals shares its time among
