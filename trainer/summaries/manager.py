@@ -38,12 +38,13 @@ class SummaryManager:
 
   - `throughput/steps_per_second` and `throughput/examples_per_second`
     (`tags.py`: TensorBoard shows them after the loss and metrics): training
-    throughput over the interval, timed on the host around its loops' calls (the train
-    steps, and an evaluation that ends a loop; not checkpointing, writing
-    points, hooks or tracing; the first interval includes XLA's
+    throughput over the interval, timed on the host around its loops' calls
+    (the train steps, and an evaluation that ends a loop; not checkpointing,
+    writing points, hooks or tracing; the first interval includes XLA's
     compilation); a call that runs several intervals shares its time among
     them by steps;
-  - `schedule/learning_rate`: the mean rate the optimizer applied over the interval;
+  - `schedule/learning_rate`: the mean rate the optimizer applied over the
+    interval;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
     per-step values), computed on device by the train step.
