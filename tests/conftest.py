@@ -7,7 +7,8 @@ import pathlib
 import re
 import subprocess
 import sys
-from typing import Dict, Mapping, Optional, Sequence
+import time
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import gin
 import pytest
@@ -67,6 +68,18 @@ def logged_points(model_dir):
   """The points of train/ and val/, by tag, timings aside."""
   return {split: {tag: points for tag, points in read_scalars(model_dir / split).items()
                   if tag not in TIMINGS} for split in ('train', 'val')}
+
+
+def wait_for(predicate: Callable[[], bool], process: subprocess.Popen, what: str,
+             timeout: float = 120, poll_seconds: float = 0.05) -> None:
+  """Waits until `predicate()`; fails if `process` ends first or `timeout` passes."""
+  deadline = time.monotonic() + timeout
+  while not predicate():
+    if process.poll() is not None:
+      output = process.stdout or process.stderr
+      raise AssertionError(f'ended before {what}: ' + (output.read()[-3000:] if output else ''))
+    assert time.monotonic() < deadline, f'no {what} in {timeout} s'
+    time.sleep(poll_seconds)
 
 
 def start_and_signal(args, signal_number, after_step, env=None):

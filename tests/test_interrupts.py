@@ -13,7 +13,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from tests.conftest import MAIN, ROOT, run_main
+from tests.conftest import MAIN, ROOT, run_main, wait_for
 from tests.test_distribute import free_ports
 from tests.test_resume import STOPS_EARLY_AT, tensorboard_steps, vae_args
 
@@ -29,14 +29,6 @@ BIG_REGRESSION = ['--gin_file=regression.gin', '--gin_param=RegressionModel.hidd
 def start(args, env=None):
   return subprocess.Popen([sys.executable, MAIN, *args], cwd=ROOT, stderr=subprocess.PIPE,
                           stdout=subprocess.DEVNULL, text=True, env={**os.environ, **(env or {})})
-
-
-def wait_for_file(path, process, timeout=120):
-  deadline = time.monotonic() + timeout
-  while not os.path.exists(path):
-    assert process.poll() is None, process.stderr.read()[-3000:]
-    assert time.monotonic() < deadline, f'no {path}'
-    time.sleep(0.02)
 
 
 def assert_checkpoints_complete(model_dir):
@@ -55,7 +47,8 @@ def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, ob
   args = [*BIG_REGRESSION, f"--gin_param=Trainer.model_dir='{tmp_path}'"]
   checkpoints = tmp_path / 'checkpoints'
   process = start(args)
-  wait_for_file(checkpoints / 'checkpoint', process)  # Written once the first save is complete.
+  # Written once the first save is complete.
+  wait_for((checkpoints / 'checkpoint').exists, process, 'a first checkpoint')
   if obstacle == 'file too large':  # Writes past 1 MB fail with EFBIG (Python ignores SIGXFSZ).
     resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
   else:
@@ -105,9 +98,8 @@ def interrupt(args, pattern, env=None):
   process = start(args, env)
   lines = []
   if pattern is None:
-    while not loading_tensorflow(process):
-      assert process.poll() is None, process.stderr.read()[-3000:]
-      time.sleep(0.01)
+    wait_for(lambda: loading_tensorflow(process), process, 'TensorFlow loading',
+             poll_seconds=0.01)
     process.send_signal(signal.SIGINT)
   else:
     for line in process.stderr:

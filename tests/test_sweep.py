@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
@@ -14,7 +13,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import hparams_plugin
 from werkzeug.test import Client
 
-from tests.conftest import ROOT, run_main
+from tests.conftest import ROOT, run_main, wait_for
 from gin_trainer.config import gin_files
 from gin_trainer.summaries import hparams
 from gin_trainer import sweep
@@ -167,14 +166,6 @@ def test_an_unfinished_run_resumes(failing):
   log = (root / 'batch_size=32' / 'main.log').read_text()
   assert 'Resumed at step 31, epoch 1' in log
   assert [step for step, _ in read_scalars(root / 'batch_size=32' / 'val')['loss']] == [1, 2]
-
-
-def wait_for(predicate, process, what, timeout=120):
-  deadline = time.monotonic() + timeout
-  while not predicate():
-    assert process.poll() is None, f'ended before {what}: ' + process.stdout.read()[-3000:]
-    assert time.monotonic() < deadline, f'no {what} in {timeout} s'
-    time.sleep(0.05)
 
 
 def stop_sweep(args, root, stop, runs_started):

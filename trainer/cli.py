@@ -110,7 +110,7 @@ def main(argv: List[str]) -> None:
     after_training.run_command(command, FLAGS.gin_param)
     return
   if not FLAGS.gin_file and not FLAGS.gin_param:
-    user_errors.fail('nothing to run: give a --gin_file, e.g. python main.py '
+    user_errors.fail('nothing to run: give a --gin_file, e.g. gin-trainer '
                      '--gin_file=regression.gin (see --help)', 2)
   with user_errors.exit_on_user_errors():
     gin_files.parse(FLAGS.gin_file, FLAGS.gin_param)

@@ -9,6 +9,7 @@ TensorFlow's C++ logs as that level says.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import warnings
 from types import FrameType
-from typing import Optional
+from typing import Iterator, Optional
 
 from absl import logging as absl_logging
 
@@ -66,15 +67,22 @@ def show_the_framework_lines() -> None:
 def start_tensorflow_quietly() -> None:
   """Imports TensorFlow and finds its devices, keeping their C++ lines off the console.
 
-  What they write to stderr meanwhile goes to a temporary file, printed only
-  if start-up fails (or is interrupted). Nothing is set aside when the user
-  set TF_CPP_MIN_LOG_LEVEL.
+  Nothing is set aside when the user set TF_CPP_MIN_LOG_LEVEL.
   """
-  if TF_LOG_LEVEL in os.environ:
+  quiet = TF_LOG_LEVEL not in os.environ
+  if quiet:
+    os.environ[TF_LOG_LEVEL] = ERRORS_ONLY
+  with _stderr_set_aside() if quiet else contextlib.nullcontext():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    tf.config.list_physical_devices()
-    return
-  os.environ[TF_LOG_LEVEL] = ERRORS_ONLY
+    tf.config.list_physical_devices()  # Probes CUDA, which logs when there is none.
+
+
+@contextlib.contextmanager
+def _stderr_set_aside() -> Iterator[None]:
+  """Sends what is written to stderr (fd 2) to a temporary file, printed only on an error.
+
+  Ctrl-C meanwhile restores stderr before its handler runs, so its message shows.
+  """
   sys.stderr.flush()
   console = os.dup(2)
   interrupted = signal.getsignal(signal.SIGINT)
@@ -90,12 +98,12 @@ def start_tensorflow_quietly() -> None:
     os.dup2(set_aside.fileno(), 2)
     signal.signal(signal.SIGINT, restore_console)
     try:
-      import tensorflow as tf  # pylint: disable=import-outside-toplevel
-      tf.config.list_physical_devices()  # Probes CUDA, which logs when there is none.
+      yield
     except BaseException:
       os.dup2(console, 2)
       set_aside.seek(0)
       sys.stderr.buffer.write(set_aside.read())
+      sys.stderr.flush()
       raise
     finally:
       os.dup2(console, 2)
