@@ -157,7 +157,7 @@ def targets_table(workloads: Sequence[Workload], contenders: Sequence[Contender]
 
 
 def machine() -> str:
-  """One line: CPU model, cores, TensorFlow, Keras and Python versions."""
+  """One line: CPU model, cores, the device that trains, TensorFlow, Keras and Python versions."""
   model = 'unknown CPU'
   try:
     with open('/proc/cpuinfo') as cpuinfo:
@@ -165,8 +165,11 @@ def machine() -> str:
     model = names[0] if names else model
   except OSError:
     pass
-  gpus = len(tf.config.list_physical_devices('GPU'))
-  return (f'{model}, {os.cpu_count()} cores (nproc), {gpus} GPU; {platform.system()} '
+  gpus = tf.config.list_physical_devices('GPU')
+  # TensorFlow places the loops on the first GPU when there is one.
+  device = (f"GPU:0, {tf.config.experimental.get_device_details(gpus[0]).get('device_name', '?')}"
+            f' (of {len(gpus)} GPUs)' if gpus else 'the CPU (no GPU)')
+  return (f'{model}, {os.cpu_count()} cores (nproc); training on {device}; {platform.system()} '
           f'{platform.release()}; TensorFlow {tf.__version__}, Keras {keras.__version__}, '
           f'Python {platform.python_version()}')
 

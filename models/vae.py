@@ -8,7 +8,7 @@ import gin
 import keras
 import tensorflow as tf
 
-from gin_trainer import Trainer
+from gin_trainer import Trainer, in_float32
 from gin_trainer.summaries.image_grid import image_grid
 from gin_trainer.config.keras_configurables import keras_configurable
 
@@ -67,7 +67,8 @@ class VAE(keras.Model):
     mean, log_variance = self.encode(images)
     code = mean
     if training:
-      code += tf.exp(0.5 * log_variance) * keras.random.normal(tf.shape(mean), seed=self.noise)
+      code += tf.exp(0.5 * log_variance) * keras.random.normal(tf.shape(mean), dtype=mean.dtype,
+                                                                seed=self.noise)
     return self.decoder(code), mean, log_variance
 
 
@@ -115,7 +116,7 @@ class VAETrainer(Trainer):
     return self.beta * tf.minimum(1.0, progress)
 
   def compute_loss(self, batch: tf.Tensor, training: bool) -> Tuple[tf.Tensor, Scalars]:
-    logits, mean, log_variance = self.model(batch, training=training)
+    logits, mean, log_variance = in_float32(self.model(batch, training=training))
     reconstruction = tf.reduce_mean(reconstruction_nll(batch, logits))
     kl = tf.reduce_mean(kl_to_unit_gaussian(mean, log_variance))
     weight = self.kl_weight()
@@ -126,8 +127,8 @@ class VAETrainer(Trainer):
     if self._shown_images is None:  # The same images at every evaluation.
       self._shown_images = self.val_data.take(self.num_images)
     images = self._shown_images
-    logits, _, _ = self.model(images, training=False)
+    logits, _, _ = in_float32(self.model(images, training=False))
     tf.summary.image('reconstructions', image_grid(
         tf.concat([images, tf.sigmoid(logits)], axis=0), rows=2))
     codes = tf.random.stateless_normal([self.num_images, self.model.latent_dim], seed=[0, 0])
-    tf.summary.image('prior_samples', image_grid(self.model.decode(codes), rows=1))
+    tf.summary.image('prior_samples', image_grid(in_float32(self.model.decode(codes)), rows=1))

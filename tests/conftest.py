@@ -22,7 +22,7 @@ from gin_trainer.summaries import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'main.py')
-TIMINGS = set(tags.THROUGHPUT)
+TIMINGS = set(tags.TIMINGS)
 
 
 @pytest.fixture(autouse=True)

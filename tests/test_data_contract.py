@@ -51,7 +51,7 @@ def test_both_readers_implement_everything_the_protocol_declares():
   attributes = list(Batches.__annotations__)
   methods = {name: value for name, value in vars(Batches).items()
              if inspect.isfunction(value) and not name.startswith('_')}
-  assert attributes == ['element_spec', 'steps_per_epoch', 'compilable', 'segmented']
+  assert attributes == ['element_spec', 'steps_per_epoch', 'compilable', 'segmented', 'streamed']
   assert set(methods) == {'start', 'segment_end', 'next', 'fold', 'take', 'seek',
                           'checkpoint_items'}
   for kind in READERS:

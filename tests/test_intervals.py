@@ -14,6 +14,18 @@ def test_loop_ends_at_the_nearest_boundary_of_any_period_or_the_cap():
   assert ends == [5, 7, 10, 14, 19, 20, 21, 26, 28, 30]
 
 
+def test_loops_also_end_at_single_steps_such_as_a_profile_window():
+  # Evaluation every 10 steps, a profile of steps 13 to 24: loops end at 12 and 24.
+  step, ends = 0, []
+  while step < 30:
+    step += loop_length(step, [10], last_step=30, max_steps=100, ends=[12, 24])
+    ends.append(step)
+  assert ends == [10, 12, 20, 24, 30]
+  # Across spanned summary boundaries too.
+  assert loop_length(0, [], last_step=100, max_steps=100, spanned=7, max_spanned=5,
+                     ends=[9]) == 9
+
+
 def test_loop_never_passes_the_last_step():
   assert loop_length(95, [100], last_step=97, max_steps=1000) == 2
   assert loop_length(95, [], last_step=97, max_steps=1000, spanned=10, max_spanned=5) == 2

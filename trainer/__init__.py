@@ -24,6 +24,7 @@ _PUBLIC = {
     'Interval': 'gin_trainer.intervals',
     'SummaryManager': 'gin_trainer.summaries.manager',
     'Trainer': 'gin_trainer.trainer',
+    'in_float32': 'gin_trainer.loop.precision',
     'input_pipeline': 'gin_trainer.data.pipeline',
     'keras_configurable': 'gin_trainer.config.keras_configurables',
     'restore': 'gin_trainer.restored_run',

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 
 class TrainerError(Exception):
@@ -60,6 +60,17 @@ class CheckpointMismatchError(TrainerError):
         f'checkpoint {path}: holds another model than the configured one '
         f'({len(mismatches)} difference(s), listed below); use a new Trainer.model_dir, or the '
         'bindings this run was started with (its operative_config.gin)\n  ' + '\n  '.join(shown))
+
+
+class CheckpointSettingsError(TrainerError):
+  """A checkpoint was trained with other values of bindings that must not change on resume."""
+
+  def __init__(self, path: str, saved: Mapping[str, str], current: Mapping[str, str]):
+    was = ', '.join(f'{name}={value!r}' for name, value in saved.items())
+    now = ', '.join(f'{name}={current[name]!r}' for name in saved)
+    super().__init__(
+        f'checkpoint {path} was trained with {was}, and this run sets {now}; resume with '
+        f'{was}, or start a new Trainer.model_dir')
 
 
 class CheckpointReadError(TrainerError):

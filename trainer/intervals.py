@@ -85,11 +85,13 @@ class Interval:
 
 
 def loop_length(step: int, stops: Iterable[int], last_step: int, max_steps: int,
-                spanned: Optional[int] = None, max_spanned: int = 1) -> int:
+                spanned: Optional[int] = None, max_spanned: int = 1,
+                ends: Iterable[int] = ()) -> int:
   """How many steps the next loop runs.
 
   A loop ends at the first boundary of a `stops` period (an event the host
-  runs between loops: evaluation, a checkpoint) or at the last step. It
+  runs between loops: evaluation, a checkpoint), at the next of `ends`, or
+  at the last step. It
   runs on across the boundaries of `spanned` (summary intervals, whose sums
   the loop keeps apart), at most `max_spanned` of them. When a cap
   (`max_steps`, `max_spanned`) would end it between two `spanned`
@@ -103,11 +105,13 @@ def loop_length(step: int, stops: Iterable[int], last_step: int, max_steps: int,
     max_steps: The most steps one loop may run.
     spanned: The period in steps of the boundaries a loop runs across, if any.
     max_spanned: The most `spanned` boundaries in one loop.
+    ends: Single global steps to end a loop at (a profile's window).
 
   Returns:
     The number of steps, at least 1 (if step < last_step).
   """
-  to_stop = min([last_step - step, *(period - step % period for period in stops)])
+  to_stop = min([last_step - step, *(period - step % period for period in stops),
+                 *(end - step for end in ends if end > step)])
   cap = max_steps
   if spanned:
     first = spanned - step % spanned
@@ -132,11 +136,13 @@ class LoopSizer:
     max_steps: The most steps one loop may run.
     seconds: About how long a loop that spans intervals may take.
     max_intervals: The most interval boundaries in one loop.
+    ends: Single global steps to end a loop at.
   """
 
   def __init__(self, stops: Iterable[int], interval: int, spans_intervals: bool, last_step: int,
-               max_steps: int, seconds: float, max_intervals: int):
+               max_steps: int, seconds: float, max_intervals: int, ends: Iterable[int] = ()):
     self._stops = list(stops) + ([] if spans_intervals else [interval])
+    self._ends = list(ends)
     self._spanned = interval if spans_intervals else None
     self._last_step, self._max_steps = last_step, max_steps
     self._seconds, self._max_intervals = seconds, max_intervals
@@ -145,7 +151,7 @@ class LoopSizer:
   def next(self, step: int) -> int:
     """The length of the loop that starts at global step `step`."""
     return loop_length(step, self._stops, self._last_step, self._max_steps, self._spanned,
-                       self._spans)
+                       self._spans, self._ends)
 
   def measured(self, steps: int, seconds: float) -> None:
     """Learns the speed of a loop's call (`steps` in `seconds`) for the next loops.

@@ -141,10 +141,12 @@ def restore(model_dir: str, checkpoint: Optional[str] = None, gin_params: Sequen
                              'Trainer.strategy = None'])
   trainer = _trainer_class()()
   trainer.compiled_loop()  # Creates every variable the checkpoint holds.
-  trainer.checkpoints.track(trainer.checkpoint_items(), model=trainer.model)
+  trainer.checkpoints.track(trainer.checkpoint_items(), model=trainer.model,
+                            settings=trainer.checkpoint_settings())
   path = _checkpoint_path(trainer.checkpoints, checkpoint)
   trainer.checkpoints.restore(path)
-  if ema_weights and getattr(trainer.optimizer, 'use_ema', False):
+  optimizer = getattr(trainer.optimizer, 'inner_optimizer', trainer.optimizer)  # Under float16.
+  if ema_weights and getattr(optimizer, 'use_ema', False):
     trainer.optimizer.finalize_variable_values(trainer.model.trainable_variables)
   logging.info('Restored %s (step %d).', path, int(trainer.global_step.numpy()))
   return RestoredRun(trainer, path)

@@ -20,7 +20,9 @@ from gin_trainer.data.contract import Batches
 from gin_trainer.data.examples import Examples
 from gin_trainer.distribute.replicas import Replicas, replicas_in_sync
 from gin_trainer.intervals import Interval
+from gin_trainer.loop import precision as precision_policy
 from gin_trainer.loop import xla
+from gin_trainer.loop.precision import in_float32
 from gin_trainer.loop.compiled_loop import CompiledLoop
 from gin_trainer.run.best_checkpoint import BestCheckpoint
 from gin_trainer.run.checkpoints import Checkpoints
@@ -91,6 +93,15 @@ class Trainer:
       and batch them in the graph; False sends them through the `tf.data`
       pipeline, as a `tf.data.Dataset` always is.
     jit_compile: Compile with XLA where it can (`trainer.loop.xla`).
+    precision: The Keras dtype policy the model computes in: 'float32',
+      'mixed_bfloat16' or 'mixed_float16' (variables stay float32; with
+      float16 the optimizer scales the loss dynamically, and its scale is
+      logged as `precision/loss_scale`). Losses and logged scalars are
+      float32. A checkpoint resumes only with the precision it was trained
+      with.
+    profile_steps: `(first, last)`: trace global steps first..last (from
+      1) with TensorFlow's profiler, for TensorBoard's Profile tab (run
+      `train`); loops end at those steps, so the trace holds exactly them.
     check_finite: Train scalars that must stay finite; the run stops at the
       first step where one is NaN or infinite.
     check_data_finite: Check before training that the train and val splits
@@ -125,6 +136,8 @@ class Trainer:
                shuffle: bool = True,
                data_on_device: bool = True,
                jit_compile: bool = True,
+               precision: str = precision_policy.FLOAT32,
+               profile_steps: Optional[Tuple[int, int]] = None,
                check_finite: Sequence[str] = ('loss',),
                check_data_finite: bool = False,
                train_split: str = 'train',
@@ -169,14 +182,18 @@ class Trainer:
     self.steps_per_loop = steps_per_loop
     self.seconds_per_loop = seconds_per_loop
     self.check_finite = tuple(check_finite)
+    self.profile_steps = binding_checks.step_range('Trainer.profile_steps', profile_steps)
     self.checkpoints = Checkpoints(self.model_dir, self.steps_per_epoch,
                                    worker=None if self.is_chief else self.replicas.task_id)
     self.best = BestCheckpoint()
 
+    self.precision = precision_policy.checked(precision)
     with self.replicas.scope():
-      self.model = binding_checks.built(model, keras.Model, 'Trainer.model', '@RegressionModel')
-      self.optimizer = binding_checks.built(optimizer, keras.optimizers.Optimizer,
-                                            'Trainer.optimizer', '@adam')
+      with precision_policy.policy(self.precision):
+        self.model = binding_checks.built(model, keras.Model, 'Trainer.model',
+                                          '@RegressionModel')
+      self.optimizer = precision_policy.with_loss_scaling(binding_checks.built(
+          optimizer, keras.optimizers.Optimizer, 'Trainer.optimizer', '@adam'), self.precision)
       self.summaries = SummaryManager(self.model_dir, self.steps_per_epoch, self.total_steps,
                                       batch_size)
       self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
@@ -204,7 +221,9 @@ class Trainer:
     The default is supervised learning on `(inputs, targets)` batches with
     `loss` and `metrics` averaged over the batch, plus the model's own
     regularization losses (`model.losses`) in the loss; it also updates the
-    Keras `Metric` objects of `metrics` (`keras_metrics[training]`).
+    Keras `Metric` objects of `metrics` (`keras_metrics[training]`). The
+    model's outputs are cast to float32 first (`in_float32`), as an
+    override under a mixed `precision` must do too.
 
     Args:
       batch: One batch, as the data pipeline yields it.
@@ -215,7 +234,7 @@ class Trainer:
       scalar tensors (means over the batch) to log beside it.
     """
     inputs, targets = batch
-    predictions = self.model(inputs, training=training)
+    predictions = in_float32(self.model(inputs, training=training))
     loss = tf.reduce_mean(self.loss(targets, predictions))
     if self.model.losses:
       loss += tf.add_n(self.model.losses)
@@ -231,21 +250,25 @@ class Trainer:
     Under a strategy this runs on every replica, on its share of the global
     batch; the optimizer sums the replicas' gradients, so each replica's
     loss is divided by their number, and the sum is the gradient of the
-    whole batch's mean loss. An override must do the same.
+    whole batch's mean loss. The optimizer's `scale_loss` multiplies it by
+    the loss scale (float16), which `apply_gradients` divides out again. An
+    override must do the same.
     """
     replicas = replicas_in_sync()
     with tf.GradientTape() as tape:
       loss, scalars = self.compute_loss(batch, training=True)
-      scaled_loss = loss / replicas if replicas > 1 else loss
+      scaled_loss = self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
     variables = self.model.trainable_variables  # After the call that builds them.
     gradients = tape.gradient(scaled_loss, variables)
-    self.optimizer.apply_gradients(zip(gradients, variables))
     outputs = {'loss': loss, **scalars}
-    if self.summaries.gradient_stats:
+    if self.summaries.gradient_stats:  # Before the optimizer updates the loss scale.
+      whole = gradients
       if replicas > 1:  # The statistics of the whole batch's gradient, as on one device.
-        gradients = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, gradients)
-      outputs.update(gradient_statistics(gradients, variables))
+        whole = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                               gradients)
+      scale = self.optimizer.scale_loss(tf.constant(1.0))  # What scaled the gradients.
+      outputs.update(gradient_statistics([g / scale for g in whole], variables))
+    self.optimizer.apply_gradients(zip(gradients, variables))
     return outputs
 
   def eval_step(self, batch: Any) -> Scalars:
@@ -299,7 +322,7 @@ class Trainer:
                             training=False)  # Inference: changes nothing.
           self.optimizer.build(self.model.trainable_variables)
         self._compiled_loop = CompiledLoop(
-            self._train_step_and_learning_rate, self.train_data, self.eval_step, self.val_data,
+            self._train_step_and_schedule, self.train_data, self.eval_step, self.val_data,
             self.summaries.interval_steps, self.global_step, self.check_finite, self.xla,
             self.replicas, eval_metrics=self.keras_metrics[False],
             span_intervals=not self.keras_metrics[True])
@@ -321,6 +344,14 @@ class Trainer:
             'data_seed': self.data_seed, **self.train_data.checkpoint_items(),
             **self.summaries.checkpoint_items(), **self.best.checkpoint_items()}
 
-  def _train_step_and_learning_rate(self, batch: Any) -> Scalars:
+  def checkpoint_settings(self) -> Dict[str, str]:
+    """Bindings a checkpoint must have been trained with to be resumed (`Checkpoints.track`)."""
+    return {'Trainer.precision': self.precision}
+
+  def _train_step_and_schedule(self, batch: Any) -> Scalars:
     learning_rate = self.optimizer.learning_rate  # The rate this step applies: read before it.
-    return {**self.train_step(batch), tags.LEARNING_RATE: learning_rate}
+    outputs = {**self.train_step(batch), tags.LEARNING_RATE: learning_rate}
+    loss_scale = precision_policy.loss_scale(self.optimizer)
+    if loss_scale is not None:  # As the step left it: the next step's scale.
+      outputs[tags.LOSS_SCALE] = loss_scale
+    return outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from typing import TYPE_CHECKING, Callable, Dict, Optional
@@ -13,6 +14,7 @@ from gin_trainer.config import keras_configurables
 from gin_trainer.errors import Interrupted, NonFiniteError
 from gin_trainer.intervals import LoopSizer
 from gin_trainer.loop.compiled_loop import MAX_INTERVALS
+from gin_trainer.run.profile_window import ProfileWindow
 from gin_trainer.run.stop_signals import StopRequests
 from gin_trainer.summaries import operative_config, run_summary
 
@@ -38,9 +40,17 @@ class TrainingRun:
     self.trainer = trainer
     self.stop = stop
     self.on_start = on_start
+    self.profile = ProfileWindow(trainer.profile_steps if trainer.is_chief else None,
+                                 os.path.join(trainer.model_dir, 'train'))
 
   def run(self) -> Dict[str, float]:
     """Trains to the end; returns the final scalars, as `Trainer.train` does."""
+    try:
+      return self._train()
+    finally:
+      self.profile.close()  # Keeps the trace of a run that stopped inside its window.
+
+  def _train(self) -> Dict[str, float]:
     trainer, stop = self.trainer, self.stop
     summaries, checkpoints = trainer.summaries, trainer.checkpoints
     loop = trainer.compiled_loop()  # Creates every variable, so restoring can fill them.
@@ -57,14 +67,17 @@ class TrainingRun:
     sizer = LoopSizer([period for period in (trainer.eval_every, checkpoints.period_in_steps())
                        if period],
                       summaries.interval_steps, loop.spans_intervals, trainer.total_steps,
-                      trainer.steps_per_loop, trainer.seconds_per_loop, MAX_INTERVALS)
+                      trainer.steps_per_loop, trainer.seconds_per_loop, MAX_INTERVALS,
+                      ends=self.profile.ends())
     first_step, final, began = step, {}, time.monotonic()
     while step < trainer.total_steps:
       num_steps = sizer.next(step)
       end = step + num_steps
       evaluate = trainer.val_data is not None and (
           end == trainer.total_steps or bool(trainer.eval_every and end % trainer.eval_every == 0))
-      result = loop(step, num_steps, evaluate, stop=stop.requested, save=checkpoints.is_due(end))
+      with self.profile.loop(step, end):
+        result = loop(step, num_steps, evaluate, stop=stop.requested,
+                      save=checkpoints.is_due(end))
       final = summaries.add_train(result.parts, result.seconds / result.steps, step,
                                   steady=not result.first_call) or final
       if result.non_finite:
@@ -116,7 +129,8 @@ class TrainingRun:
   def _restore(self) -> int:
     """Restores the latest checkpoint, if any; returns the global step to start from."""
     trainer = self.trainer
-    trainer.checkpoints.track(trainer.checkpoint_items(), model=trainer.model)
+    trainer.checkpoints.track(trainer.checkpoint_items(), model=trainer.model,
+                              settings=trainer.checkpoint_settings())
     restored = trainer.checkpoints.restore_latest()
     step = int(trainer.global_step.numpy())
     trainer.summaries.restored(step)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -110,3 +110,19 @@ def positive_seconds(owner: str, **values: Optional[float]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                               or not value > 0):
       raise ConfigError(f'{owner}.{name} must be a number of seconds > 0, not {value!r}')
+
+
+def step_range(binding: str, steps: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
+  """`steps` as `(first, last)` global steps, 1 <= first <= last (or None).
+
+  Raises:
+    ConfigError: It is not such a pair; the message names `binding`.
+  """
+  if steps is None:
+    return None
+  whole = lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1
+  if (not isinstance(steps, (tuple, list)) or len(steps) != 2 or not all(map(whole, steps))
+      or steps[0] > steps[1]):
+    raise ConfigError(f'{binding} must be (first, last): two steps with 1 <= first <= last, '
+                      f'e.g. (100, 110); not {steps!r}')
+  return int(steps[0]), int(steps[1])

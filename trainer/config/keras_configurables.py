@@ -106,10 +106,16 @@ for _module, _table in (('keras.optimizers.schedules', _SCHEDULES),
                         ('keras.metrics', _KERAS_METRICS)):
   for _name, _fn in _table.items():
     gin.external_configurable(_fn, name=_name, module=_module)
+# What `Trainer.precision = 'mixed_float16'` wraps the optimizer in; bindings
+# such as `loss_scale_optimizer.initial_scale = 1024.0` reach it.
+loss_scale_optimizer = gin.external_configurable(
+    keras.optimizers.LossScaleOptimizer, name='loss_scale_optimizer', module='keras.optimizers',
+    allowlist=['initial_scale', 'dynamic_growth_steps'])
 
 
 def clipping_binding(optimizer: keras.optimizers.Optimizer) -> str:
   """The binding that clips `optimizer`'s gradients, e.g. 'sgd.global_clipnorm'."""
+  optimizer = getattr(optimizer, 'inner_optimizer', optimizer)  # Loss scaling clips nothing.
   name = next((name for name, cls in _OPTIMIZERS.items() if type(optimizer) is cls), None)
   return f'{name or type(optimizer).__name__}.global_clipnorm'
 

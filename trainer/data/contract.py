@@ -30,12 +30,16 @@ class Batches(Protocol):
     compilable: Whether the reading ops compile with XLA (the whole loop is
       then compiled, else only the train step).
     segmented: See above.
+    streamed: Whether batches come from an input pipeline running beside
+      the loop (an iterator), which the loop may wait for: it then times
+      each wait (the run's `throughput/waiting_for_input`).
   """
 
   element_spec: Any
   steps_per_epoch: Optional[int]
   compilable: bool
   segmented: bool
+  streamed: bool
 
   def start(self, step: tf.Tensor) -> State:
     """In the graph: the reading state from 0-based global step `step`."""

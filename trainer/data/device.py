@@ -28,10 +28,12 @@ class DeviceData:
       dropped); evaluation: batches including a last, smaller one.
     compilable: True: the batching ops compile with XLA.
     segmented: True: a reading state serves one epoch (see `start`).
+    streamed: False: every batch is on the device already.
   """
 
   compilable = True
   segmented = True
+  streamed = False
 
   def __init__(self, examples: Any, batch_size: int, training: bool,
                seed: Union[int, tf.Variable] = 0, shuffle: bool = True):

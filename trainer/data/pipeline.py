@@ -76,10 +76,12 @@ class IteratorData:
     compilable: False: iterator ops do not compile with XLA (the Trainer then
       compiles the step alone).
     segmented: False: the iterator reads on across epochs.
+    streamed: True: `tf.data` prepares batches beside the loop.
   """
 
   compilable = False
   segmented = False
+  streamed = True
   _iterator: Any = None
   _finite: Any = None
   _examples: Examples

@@ -14,6 +14,7 @@ from gin_trainer.distribute.replicas import Replicas
 from gin_trainer.errors import ConfigError
 from gin_trainer.loop import graph_loops
 from gin_trainer.loop.xla import Xla, compiled
+from gin_trainer.summaries import tags
 
 Scalars = Dict[str, tf.Tensor]
 
@@ -78,7 +79,8 @@ class CompiledLoop:
       reads and resets the train copies).
 
   Attributes:
-    train_scalars: The names of the scalars the train step returns.
+    train_scalars: The names of the scalars the train step returns, and
+      `tags.WAITING_FOR_INPUT` if it times the input (seconds per step).
     eval_scalars: The names of the scalars the eval step returns.
     spans_intervals: Whether a loop may run across interval boundaries.
 
@@ -99,6 +101,10 @@ class CompiledLoop:
     if unknown:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                         f'return; it returns {self.train_scalars}')
+    timed = train_data.streamed and graph_loops.clocks_allowed()
+    input_wait = tags.WAITING_FOR_INPUT if timed else None
+    if input_wait:
+      self.train_scalars.append(input_wait)
     self.eval_scalars: List[str] = []
     self._eval_step = eval_step
     self._eval_metrics = dict(eval_metrics or {})
@@ -113,7 +119,8 @@ class CompiledLoop:
     self._train_loop = graph_loops.make_train_loop(
         replicas.mean(train_step), train_data, self.train_scalars, check_finite,
         compile_step=xla is Xla.STEP,
-        interval=summary_interval if self.spans_intervals else None, max_parts=self._max_parts)
+        interval=summary_interval if self.spans_intervals else None, max_parts=self._max_parts,
+        input_wait=input_wait)
     self._global_step = global_step
     self._watch = tuple(check_finite)
     self._xla = xla

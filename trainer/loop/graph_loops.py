@@ -41,7 +41,8 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
   Raises:
     DataError: The step fails on batches of this spec (Keras raises a
       ValueError when a batch does not fit the model).
-    ModelError: The step does not return a dict of scalar tensors.
+    ModelError: The step does not return a dict of scalar tensors, or
+      returns one in half precision.
   """
   try:
     outputs = tf.function(step_fn).get_concrete_function(element_spec).structured_outputs
@@ -59,6 +60,10 @@ def scalar_specs(step_fn: StepFn, element_spec: Any, what: str) -> Dict[str, tf.
       raise ModelError(f"{what} returned {name!r} with shape {shape}; every value "
                        'it returns is logged as a scalar, so reduce it first '
                        '(e.g. tf.reduce_mean)')
+    if tensor.dtype in (tf.float16, tf.bfloat16):
+      raise ModelError(f'{what} returned {name!r} in {tensor.dtype.name}; logged scalars are '
+                       'computed in float32: cast the model\'s outputs before the loss '
+                       '(gin_trainer.in_float32)')
     specs[name] = tf.TensorSpec([], tensor.dtype)
   return specs
 
@@ -79,8 +84,8 @@ def keras_reason(error: ValueError) -> str:
 
 
 def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch: Sequence[str],
-                    compile_step: bool, interval: Optional[int] = None,
-                    max_parts: int = 1) -> Callable[[tf.Tensor, tf.Tensor], Any]:
+                    compile_step: bool, interval: Optional[int] = None, max_parts: int = 1,
+                    input_wait: Optional[str] = None) -> Callable[[tf.Tensor, tf.Tensor], Any]:
   """Builds `loop(start_step, num_steps) -> (part_sums, bad_step)`, to call in a graph.
 
   Runs up to `num_steps` steps. The loop stops early at the first step
@@ -99,6 +104,8 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
       None: the caller ends every loop at or before the next boundary.
     max_parts: With `interval`, the most parts a loop has (the caller's
       promise): the rows of the result.
+    input_wait: A name in `names` (after the step's own) under which to sum
+      the seconds each step waited for its batch; None: no timing.
 
   Returns:
     A Python function of int64 tensors, returning: a float32 matrix whose
@@ -126,11 +133,23 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
       return tf.constant(True)
     return tf.reduce_all(tf.math.is_finite(tf.gather(sums, watched)))
 
+  def timed_next(state, step):
+    """The batch, and the seconds from asking for it to having it."""
+    asked = tf.timestamp()
+    with tf.control_dependencies([asked]):
+      batch = data.next(state, step)
+    with tf.control_dependencies(tf.nest.flatten(batch)):
+      return batch, tf.timestamp() - asked
+
   def run_steps(state, until, step, sums):
     # One vector of sums, and the data state a loop invariant: without XLA,
     # a graph pays per op, and per loop variable at every step.
     while running(step, until, sums):
-      values = step_fn(data.next(state, step))
+      if input_wait:
+        batch, waited = timed_next(state, step)
+        values = {**step_fn(batch), input_wait: waited}
+      else:
+        values = step_fn(data.next(state, step))
       sums += tf.stack([tf.cast(values[name], tf.float32) for name in names])
       step += 1
     return step, sums
@@ -170,6 +189,15 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
     return rows, bad_step
 
   return loop
+
+
+def clocks_allowed() -> bool:
+  """Whether a graph may read the clock: under op determinism (a seed) TensorFlow refuses."""
+  try:
+    tf.timestamp()
+  except tf.errors.FailedPreconditionError:
+    return False
+  return True
 
 
 def weighted_by_size(step_fn: StepFn) -> Callable[[Any], Tuple[Scalars, tf.Tensor]]:

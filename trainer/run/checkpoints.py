@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -14,7 +15,8 @@ import tensorflow as tf
 from absl import logging
 
 from gin_trainer.config import binding_checks
-from gin_trainer.errors import CheckpointMismatchError, CheckpointReadError, CheckpointWriteError
+from gin_trainer.errors import (CheckpointMismatchError, CheckpointReadError,
+                                CheckpointSettingsError, CheckpointWriteError)
 from gin_trainer.intervals import Interval
 from gin_trainer.run.best_checkpoint import BEST_DIR
 
@@ -23,6 +25,7 @@ WORKER_SCRATCH_PREFIX = '.worker_checkpoints_'
 # A save by time waits at least this many times the last save's duration.
 SAVE_TIME_FACTOR = 50
 _VALUE_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
+SETTINGS = 'settings'  # The checkpoint key of `track`'s settings.
 # What reading a truncated or corrupt checkpoint raises (IndexError: "Read less
 # bytes than requested", from TensorFlow's checkpoint reader).
 _UNREADABLE = (tf.errors.OpError, IndexError)
@@ -75,7 +78,8 @@ class Checkpoints:
     self._last_save = time.monotonic()
     self._save_seconds = 0.0
 
-  def track(self, items: Dict[str, Any], model: Optional[keras.Model] = None) -> None:
+  def track(self, items: Dict[str, Any], model: Optional[keras.Model] = None,
+            settings: Optional[Dict[str, str]] = None) -> None:
     """Sets what to save, once every variable exists.
 
     Args:
@@ -88,7 +92,13 @@ class Checkpoints:
         other random numbers. They are listed by position, as layer names
         change with how many models a process has built; a mismatch shows
         each one's path beside its position.
+      settings: Bindings a checkpoint must have been trained with to be
+        restored, by name (e.g. `{'Trainer.precision': 'float32'}`): saved
+        as text, and compared before a restore reads any variable.
     """
+    self.settings = dict(settings or {})
+    items = {**items, SETTINGS: tf.Variable(json.dumps(self.settings, sort_keys=True),
+                                            dtype=tf.string, trainable=False)}
     self.labels: Dict[str, str] = {}
     if model is not None:
       items = {'model': model, 'model_variables': list(model.variables), **items}
@@ -217,6 +227,7 @@ class Checkpoints:
       CheckpointReadError: It cannot be read.
     """
     try:
+      self._check_settings(path)
       differences = mismatches(path, self.checkpoint, self.labels)
       if differences:
         raise CheckpointMismatchError(path, differences)
@@ -225,6 +236,19 @@ class Checkpoints:
       raise CheckpointReadError(f'checkpoint {path} cannot be read ({_first_line(error)})') from None
     except (AssertionError, ValueError) as error:
       raise CheckpointMismatchError(path, [_first_line(error)]) from None
+
+  def _check_settings(self, path: str) -> None:
+    """Refuses the checkpoint at `path` if it was trained with other `settings`.
+
+    A checkpoint saved before a setting was recorded is not checked for it.
+    """
+    reader = tf.train.load_checkpoint(path)
+    key = SETTINGS + _VALUE_SUFFIX
+    saved = json.loads(reader.get_tensor(key)) if reader.has_tensor(key) else {}
+    changed = {name: value for name, value in saved.items()
+               if name in self.settings and self.settings[name] != value}
+    if changed:
+      raise CheckpointSettingsError(path, changed, self.settings)
 
 
 def mismatches(path: str, checkpoint: tf.train.Checkpoint,

@@ -43,8 +43,12 @@ class SummaryManager:
     writing points, hooks or tracing; the first interval includes XLA's
     compilation); a call that runs several intervals shares its time among
     them by steps;
+  - `throughput/waiting_for_input`, over `tf.data` (not data on the
+    device): the share of the interval's time its steps waited for their
+    batch, timed in the loop around each `get_next`. The console says once
+    when it is `progress.INPUT_BOUND` or more;
   - `schedule/learning_rate`: the mean rate the optimizer applied over the
-    interval;
+    interval; `precision/loss_scale`, under float16: the mean loss scale;
   - with `gradient_stats`, `gradients/global_norm` and one
     `gradients/variance/<variable>` per trainable variable (means of the
     per-step values), computed on device by the train step.
@@ -108,6 +112,7 @@ class SummaryManager:
     self._writers: Dict[str, Optional[SplitWriter]] = {}
     self._last_flush = time.monotonic()
     self._steady_seconds_per_step: Optional[float] = None  # For the ETA.
+    self._said_input_bound = False
     self.last_points: run_summary.LastPoints = {}  # This process's, per split.
 
   def choose_x_axis(self, schedule_in_epochs: bool) -> None:
@@ -195,12 +200,21 @@ class SummaryManager:
       if end % self.interval_steps == 0 or end == self.total_steps:
         values = self.train_sums.end()
         values[tags.EXAMPLES_PER_SECOND] = values[tags.STEPS_PER_SECOND] * self.batch_size
+        if tags.WAITING_FOR_INPUT in values:  # Seconds per step: their share of the time.
+          values[tags.WAITING_FOR_INPUT] *= values[tags.STEPS_PER_SECOND]
+          self._advise_if_input_bound(end, values[tags.WAITING_FOR_INPUT], steady)
         values.update(self._end_train_metrics())
         self._write('train', end, values)
         if self.log_progress:
           logging.info('%s', progress.line(end, self.total_steps, self.steps_per_epoch, values,
                                            self._steady_seconds_per_step))
     return values
+
+  def _advise_if_input_bound(self, step: int, waiting: float, steady: bool) -> None:
+    """Says once, at a steady interval, that the input pipeline sets the run's pace."""
+    if steady and waiting >= progress.INPUT_BOUND and not self._said_input_bound:
+      self._said_input_bound = True
+      logging.info('%s', progress.input_bound_line(step, waiting))
 
   def add_val(self, step: int, means: Dict[str, float]) -> None:
     """Writes and logs an evaluation's means at global step `step`."""

@@ -9,10 +9,26 @@ from gin_trainer.summaries import tags
 
 
 
+# From this share of its time spent waiting for input, a run is input-bound.
+INPUT_BOUND = 0.5
+
+
+def input_bound_line(step: int, waiting: float) -> str:
+  """The console's advice when the input pipeline sets the run's pace."""
+  return (f'The input pipeline sets the pace: by step {step}, steps waited {waiting:.0%} of their '
+          'time for the next batch. See "Input-bound runs" in the README: cache, parallel '
+          'map, prefetch, or Trainer.data_on_device.')
+
+
 def scalars_text(values: Dict[str, float]) -> str:
-  """`name=value` pairs, compactly formatted, throughput left out (and `schedule/` too)."""
-  return ' '.join(f'{name.removeprefix(tags.SCHEDULE)}={value:.4g}'
-                  for name, value in values.items() if name not in tags.THROUGHPUT)
+  """`name=value` pairs, compactly formatted, throughput left out (and the group of `short_name`)."""
+  return ' '.join(f'{short_name(name)}={value:.4g}'
+                  for name, value in values.items() if name not in tags.TIMINGS)
+
+
+def short_name(tag: str) -> str:
+  """A tag without the framework's `schedule/` or `precision/` group."""
+  return tag.removeprefix(tags.SCHEDULE).removeprefix(tags.PRECISION)
 
 
 def line(step: int, total_steps: int, steps_per_epoch: Optional[int],

@@ -43,7 +43,7 @@ def build(model_dir: str, step: int, stopped_early: bool, steps_trained: int, se
       'seconds': round(seconds, 3),
       'steps_per_second': round(steps_trained / seconds, 3) if seconds > 0 else None,
       'scalars': {split: {'step': at, **{tag: value for tag, value in values.items()
-                                         if tag not in tags.THROUGHPUT}}
+                                         if tag not in tags.TIMINGS}}
                   for split, (at, values) in last_points.items()},
       'best': best,
       'checkpoint': checkpoint,
