@@ -152,9 +152,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # The files that take the longest, longest first: each of the two processes
 # takes the next file when it is free, so starting with these ends them together.
-SLOWEST_FILES = ('test_resume.py', 'test_readme_examples.py', 'test_interrupts.py',
-                 'test_distribute.py', 'test_benchmark_smoke.py', 'test_bad_input.py',
-                 'test_sweep.py', 'test_summaries.py')
+SLOWEST_FILES = ('test_readme_examples.py', 'test_resume.py', 'test_distribute.py',
+                 'test_benchmark_smoke.py', 'test_sweep.py', 'test_interrupts.py',
+                 'test_keras_metrics.py', 'test_summaries.py', 'test_after_training.py',
+                 'test_bad_input.py', 'test_precision.py', 'test_install.py',
+                 'test_main_e2e.py', 'test_vae.py', 'test_profiling.py')
 
 
 def pytest_collection_modifyitems(items: list) -> None:

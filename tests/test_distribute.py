@@ -48,7 +48,7 @@ def train(model_dir, *extra):
   return result
 
 
-def assert_close_runs(run_dir, reference_dir, exact=False):
+def assert_close_runs(run_dir, reference_dir):
   """The same points (steps and values) and the same final checkpoint as the reference."""
   points, reference = logged_points(run_dir), logged_points(reference_dir)
   assert points.keys() == reference.keys()
@@ -58,10 +58,9 @@ def assert_close_runs(run_dir, reference_dir, exact=False):
       steps = [step for step, _ in tag_points]
       assert steps == [step for step, _ in reference[split][tag]], (split, tag)
       assert len(set(steps)) == len(steps), (split, tag, steps)  # Each point once.
-      compare = np.testing.assert_array_equal if exact else (
-          lambda a, b, err_msg: np.testing.assert_allclose(a, b, RTOL, ATOL, err_msg=err_msg))
-      compare([value for _, value in tag_points],
-              [value for _, value in reference[split][tag]], err_msg=f'{split}/{tag}')
+      np.testing.assert_allclose([value for _, value in tag_points],
+                                 [value for _, value in reference[split][tag]], RTOL, ATOL,
+                                 err_msg=f'{split}/{tag}')
   name, state = final_state(run_dir)
   reference_name, reference_state = final_state(reference_dir)
   assert name == reference_name
@@ -79,29 +78,28 @@ def one_device(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def mirrored(tmp_path_factory):
+  """A 2-replica run stopped by SIGTERM past step 350, then rerun to its end."""
   model_dir = tmp_path_factory.mktemp('mirrored')
+  returncode, stderr = start_and_signal(args(model_dir, *MIRRORED), signal.SIGTERM,
+                                        after_step=350)
+  assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
+  assert 'Training on 2 replicas with MirroredStrategy' in stderr
+  stopped = re.search(r'stopped by SIGTERM at step (\d+); saved \S+ckpt-(\d+)\. Rerun', stderr)
+  assert stopped and stopped.group(1) == stopped.group(2), stderr[-3000:]
+  assert 350 <= int(stopped.group(1)) < 600
   result = train(model_dir, *MIRRORED)
   assert 'Training on 2 replicas with MirroredStrategy' in result.stderr
+  assert f'Resumed at step {stopped.group(1)}' in result.stderr
   return model_dir
 
 
-def test_mirrored_on_two_devices_matches_one_device(mirrored, one_device):
+def test_mirrored_on_two_devices_stopped_and_resumed_matches_one_device(mirrored, one_device):
+  # Each point once, the same steps and values (within rounding) and the same
+  # final weights as the uninterrupted run on one device.
   assert_close_runs(mirrored, one_device)
   config = (mirrored / 'operative_config.gin').read_text()
   assert 'Trainer.strategy = @mirrored_strategy' in config
   assert 'mirrored_strategy.cpu_replicas = 2' in config
-
-
-def test_mirrored_sigterm_then_rerun_equals_the_uninterrupted_run(mirrored, tmp_path):
-  returncode, stderr = start_and_signal(args(tmp_path, *MIRRORED), signal.SIGTERM,
-                                        after_step=350)
-  assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
-  stopped = re.search(r'stopped by SIGTERM at step (\d+); saved \S+ckpt-(\d+)\. Rerun', stderr)
-  assert stopped and stopped.group(1) == stopped.group(2), stderr[-3000:]
-  assert 350 <= int(stopped.group(1)) < 600
-  result = train(tmp_path, *MIRRORED)
-  assert f'Resumed at step {stopped.group(1)}' in result.stderr
-  assert_close_runs(tmp_path, mirrored, exact=True)
 
 
 def test_a_tf_data_split_under_mirrored_resumes_and_matches_one_device(tmp_path):
@@ -171,22 +169,12 @@ def finish(workers, log_dir):
   return codes, [(log_dir / f'worker{index}.log').read_text() for index in range(len(workers))]
 
 
-def test_two_workers_train_as_one_device_and_only_the_chief_writes(one_device, tmp_path):
-  model_dir = tmp_path / 'run'
-  model_dir.mkdir()
-  codes, logs = finish(start_workers(model_dir, tmp_path), tmp_path)
-  assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
-  assert 'worker 0 (chief)' in logs[0] and 'worker 1.' in logs[1]
-  # The chief's files, and nothing of the other worker's (its scratch checkpoints are gone).
-  assert sorted(p.name for p in model_dir.iterdir() if not p.name.startswith('events.')) == [
-      '.lock', 'checkpoints', 'command_line.json', 'operative_config.gin', 'run_summary.json',
-      'train', 'val']
-  # Evaluation is sharded: each worker evaluates its half of val/ with its own
-  # weights, so val/ matching one device means both workers hold its weights.
-  assert_close_runs(model_dir, one_device)
+def test_two_workers_stop_together_on_sigterm_resume_and_train_as_one_device(one_device,
+                                                                             tmp_path):
+  """SIGTERM to one worker stops both at one step; rerun, they finish as one device would.
 
-
-def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_they_resume(one_device, tmp_path):
+  Only the chief writes model_dir, before the stop and after the rerun.
+  """
   model_dir = tmp_path / 'run'
   model_dir.mkdir()
   workers = start_workers(model_dir, tmp_path)
@@ -197,12 +185,22 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step_and_they_resume(one_d
   workers[1].send_signal(signal.SIGTERM)  # The other worker, not the chief.
   codes, logs = finish(workers, tmp_path)
   assert codes == [128 + signal.SIGTERM] * 2, logs[0][-2000:] + logs[1][-2000:]
+  assert 'worker 0 (chief)' in logs[0] and 'worker 1.' in logs[1]
   steps = [re.search(r'stopped by SIGTERM at step (\d+)', text).group(1) for text in logs]
   assert steps[0] == steps[1] and 350 <= int(steps[0]) < 600
   assert tf.train.latest_checkpoint(str(model_dir / 'checkpoints')).endswith(f'ckpt-{steps[0]}')
+  # The other worker's scratch checkpoints are gone after its save at the stop.
+  assert not [p.name for p in model_dir.iterdir() if p.name.startswith('.worker')]
   codes, logs = finish(start_workers(model_dir, tmp_path), tmp_path)
   assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+  assert 'worker 0 (chief)' in logs[0] and 'worker 1.' in logs[1]
   assert all(f'Resumed at step {steps[0]}' in text for text in logs)
+  # The chief's files, and nothing of the other worker's (its scratch checkpoints are gone).
+  assert sorted(p.name for p in model_dir.iterdir() if not p.name.startswith('events.')) == [
+      '.lock', 'checkpoints', 'command_line.json', 'operative_config.gin', 'run_summary.json',
+      'train', 'val']
+  # Evaluation is sharded: each worker evaluates its half of val/ with its own
+  # weights, so val/ matching one device means both workers hold its weights.
   assert_close_runs(model_dir, one_device)
 
 

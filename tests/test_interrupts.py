@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tests.conftest import MAIN, ROOT, run_main, wait_for
 from tests.test_distribute import free_ports
-from tests.test_resume import STOPS_EARLY_AT, tensorboard_steps, vae_args
+from tests.test_resume import tensorboard_steps, vae_args
 
 # Checkpoints of ~4 MB, saved every 20 steps, over a run far longer than the test.
 BIG_REGRESSION = ['--gin_file=regression.gin', '--gin_param=RegressionModel.hidden_units=50000',
@@ -41,14 +41,20 @@ def assert_checkpoints_complete(model_dir):
       reader.get_tensor(key)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason='chattr +i needs root')
-@pytest.mark.parametrize('obstacle', ['file too large', 'directory immutable'])
-def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, obstacle):
-  args = [*BIG_REGRESSION, f"--gin_param=Trainer.model_dir='{tmp_path}'"]
-  checkpoints = tmp_path / 'checkpoints'
+def stop_by_a_failed_write(args, checkpoints, obstacle):
+  """Starts a run and, once it saves a checkpoint, puts `obstacle` in the way of its saves.
+
+  Checks the run stops with exit code 1, one line that names the failed save
+  and the last one kept, and every checkpoint intact.
+
+  Returns:
+    The step whose checkpoint could not be saved, and what the run wrote to stderr.
+  """
+  state = checkpoints / 'checkpoint'  # Rewritten once each save is complete.
+  saved_before = state.read_bytes() if state.exists() else b''
   process = start(args)
-  # Written once the first save is complete.
-  wait_for((checkpoints / 'checkpoint').exists, process, 'a first checkpoint')
+  wait_for(lambda: state.exists() and state.read_bytes() != saved_before, process,
+           'a checkpoint of this run')
   if obstacle == 'file too large':  # Writes past 1 MB fail with EFBIG (Python ignores SIGXFSZ).
     resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
   else:
@@ -68,16 +74,28 @@ def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path, ob
   assert ('File too large' if obstacle == 'file too large' else 'Operation not permitted') in reason
   assert kept == tf.train.latest_checkpoint(str(checkpoints))
   assert kept.endswith(f'ckpt-{step - 20}')
+  assert_checkpoints_complete(checkpoints.parent)
+  return step, stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='chattr +i needs root')
+def test_a_failed_checkpoint_write_stops_and_keeps_the_previous_one(tmp_path):
+  args = [*BIG_REGRESSION, f"--gin_param=Trainer.model_dir='{tmp_path}'"]
+  checkpoints = tmp_path / 'checkpoints'
 
   def temporary():
     return sorted(p.name for p in checkpoints.iterdir() if 'temp' in p.name)
 
-  if obstacle == 'file too large':  # The failed save's temporary files are removed at once.
-    assert temporary() == []
-  # (Nothing can be removed from an immutable directory: those of a save
-  # that had begun when it became so stay until the next save of that step.)
-  assert_checkpoints_complete(tmp_path)
-  # With the obstacle gone, a rerun resumes from the checkpoint kept.
+  # A file too large: the failed save's temporary files are removed at once.
+  step, _ = stop_by_a_failed_write(args, checkpoints, 'file too large')
+  assert temporary() == []
+  # With that obstacle gone, a rerun resumes from the checkpoint kept; then its
+  # directory becomes immutable. (Nothing can be removed from it: the temporary
+  # files of a save that had begun then stay until the next save of that step.)
+  kept_step = step - 20
+  step, stderr = stop_by_a_failed_write(args, checkpoints, 'directory immutable')
+  assert f'Resumed at step {kept_step}, ' in stderr
+  # With that obstacle gone too, a rerun resumes from the checkpoint kept, and cleans up.
   result = run_main([*args, '--gin_param=Trainer.train_steps=' + str(step + 20)])
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'Resumed at step {step - 20}, ' in result.stderr
@@ -111,34 +129,52 @@ def interrupt(args, pattern, env=None):
   return process.wait(timeout=300), ''.join(lines)
 
 
-def assert_resumes_cleanly(model_dir, args):
-  """The rerun finishes; checkpoints read in full; TensorBoard reads each step once."""
-  result = run_main(args)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert 'Traceback' not in result.stderr
-  assert_checkpoints_complete(model_dir)
-  for split in ('train', 'val'):
-    for tag, steps in tensorboard_steps(model_dir / split).items():
-      if tag == 'operative_config':  # Text, written once, at the first loop's end.
-        continue
-      assert steps == sorted(set(steps)) and steps[-1] == STOPS_EARLY_AT, (split, tag, steps)
+STOPPED = r'stopped by SIGINT at step (\d+); saved (\S+)\. Rerun'
 
 
-@pytest.mark.parametrize('phase, pattern, message', [
-    # While TensorFlow loads, its output set aside.
-    ('start-up', None, r'stopped by SIGINT outside the training loop'),
-    # XLA starts when the Trainer lowers the loops to HLO, while tracing them (a
-    # line of TensorFlow's, shown when the user sets TF_CPP_MIN_LOG_LEVEL).
-    ('tracing', r'XLA service', r'stopped by SIGINT at step \d+; saved \S+ckpt-\d+\. Rerun'),
-    ('training', r'^\d\d:\d\d:\d\d step \d+/', r'stopped by SIGINT at step \d+; saved \S+ckpt-\d+\. Rerun'),
-])
-def test_ctrl_c_stops_with_130_and_the_rerun_resumes(tmp_path, phase, pattern, message):
-  returncode, stderr = interrupt(vae_args(tmp_path), pattern,
-                                 env={'TF_CPP_MIN_LOG_LEVEL': '0'} if phase == 'tracing' else None)
+def test_ctrl_c_while_tensorflow_loads_stops_with_130_and_writes_nothing(tmp_path):
+  returncode, stderr = interrupt(vae_args(tmp_path), None)
   assert returncode == 130, stderr[-3000:]
   assert 'Traceback' not in stderr
-  assert re.search(message, stderr), stderr[-3000:]
-  assert_resumes_cleanly(tmp_path, vae_args(tmp_path))
+  assert 'stopped by SIGINT outside the training loop' in stderr, stderr[-3000:]
+  # Nothing to resume: a rerun is a fresh run.
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_tracing_then_training_stops_with_130_and_the_rerun_resumes(tmp_path):
+  checkpoints = str(tmp_path / 'checkpoints')
+  # XLA starts when the Trainer lowers the loops to HLO, while tracing them (a
+  # line of TensorFlow's, shown when the user sets TF_CPP_MIN_LOG_LEVEL).
+  returncode, stderr = interrupt(vae_args(tmp_path), r'XLA service',
+                                 env={'TF_CPP_MIN_LOG_LEVEL': '0'})
+  assert returncode == 130, stderr[-3000:]
+  assert 'Traceback' not in stderr
+  stopped = re.search(STOPPED, stderr)
+  assert stopped, stderr[-3000:]
+  first_stop = int(stopped.group(1))
+  assert stopped.group(2) == tf.train.latest_checkpoint(checkpoints)
+  assert stopped.group(2).endswith(f'ckpt-{first_stop}')
+  # The rerun resumes there; Ctrl-C as it logs its first progress line, while training.
+  returncode, stderr = interrupt(vae_args(tmp_path), r'^\d\d:\d\d:\d\d step \d+/')
+  assert returncode == 130, stderr[-3000:]
+  assert 'Traceback' not in stderr
+  assert f'Resumed at step {first_stop}, ' in stderr, stderr[-3000:]
+  stopped = re.search(STOPPED, stderr)
+  assert stopped, stderr[-3000:]
+  second_stop = int(stopped.group(1))
+  assert second_stop > first_stop
+  assert stopped.group(2) == tf.train.latest_checkpoint(checkpoints)
+  assert stopped.group(2).endswith(f'ckpt-{second_stop}')
+  assert_checkpoints_complete(tmp_path)
+  # TensorBoard reads each step once; the config's text, once, from the first run.
+  train_steps = tensorboard_steps(tmp_path / 'train')
+  assert train_steps.pop('operative_config') == [first_stop], train_steps
+  assert train_steps, 'no train point written'
+  for split, steps_by_tag in [('train', train_steps)] + (
+      [('val', tensorboard_steps(tmp_path / 'val'))] if (tmp_path / 'val').exists() else []):
+    for tag, steps in steps_by_tag.items():
+      assert all(a < b for a, b in zip(steps, steps[1:])), (split, tag, steps)
+      assert steps[-1] <= second_stop, (split, tag, steps)
 
 
 def test_ctrl_c_twice_while_saving_leaves_no_corrupt_checkpoint(tmp_path):
@@ -165,9 +201,12 @@ def test_ctrl_c_twice_while_saving_leaves_no_corrupt_checkpoint(tmp_path):
     assert 'Traceback' not in stderr
     assert re.search(r'stopped at once by a second SIGINT|stopped by SIGINT at step', stderr)
     assert_checkpoints_complete(tmp_path)
-  result = run_main(args)
+  # A few steps are enough to show the rerun resumes from the latest checkpoint.
+  last = int(tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).rsplit('-', 1)[1])
+  result = run_main([*args, f'--gin_param=Trainer.train_steps={last + 3}'])
   assert result.returncode == 0, result.stderr[-3000:]
-  assert re.search(r'Resumed at step \d+', result.stderr)
+  assert f'Resumed at step {last}, ' in result.stderr, result.stderr[-3000:]
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith(f'ckpt-{last + 3}')
   assert_checkpoints_complete(tmp_path)
 
 

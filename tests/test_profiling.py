@@ -3,7 +3,6 @@
 import re
 import textwrap
 
-import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from gin_trainer.summaries import tags
@@ -17,7 +16,6 @@ import time
 
 import gin
 import numpy as np
-import tensorflow as tf
 
 from gin_trainer.models.regression_data import synthetic_regression
 

@@ -1,9 +1,10 @@
 """README.md's commands, run as written, in order, in a fresh working directory.
 
-Each `gin-trainer` (and `gin-trainer-sweep`) command of the README, run by
-the command the install put beside this Python, runs once, from an empty
-directory standing for a fresh clone's, so every
-relative `runs/...` model_dir starts empty. A training command must train
+Each `gin-trainer` command of the README, run by the command the install
+put beside this Python, runs once, from an empty directory standing for a
+fresh clone's, so every relative `runs/...` model_dir starts empty. (The
+README's `gin-trainer-sweep` command runs the same way in test_sweep.py,
+whose tests check what it trained.) A training command must train
 to the end or, where the README says it refuses (devices this machine
 lacks, a data file it lacks), stop with its one `error:` line. A command
 after training (evaluate, export, predict) must write what it promises.
@@ -52,6 +53,17 @@ def model_dir_of(words):
 COMMANDS = [words for words in readme_commands()
             if not any(word.startswith('--gin_param=Trainer.model_dir="/shared/')
                        for word in words)]  # A cluster of two hosts.
+# The sweep's runs are tested in test_sweep.py (its `grid` fixture runs it as written).
+RUN_HERE = [words for words in COMMANDS if words[0] != 'gin-trainer-sweep']
+
+
+def run_as_written(words, cwd):
+  """Runs README `words` from `cwd` by the command the install put beside this Python.
+
+  As `source .venv/bin/activate` gives it; returns what it did.
+  """
+  argv = [os.path.join(os.path.dirname(sys.executable), words[0]), *words[1:]]
+  return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
 
 
 def after_training(words):
@@ -70,13 +82,10 @@ def workdir(tmp_path_factory):
   return tmp_path_factory.mktemp('fresh_clone')
 
 
-@pytest.mark.parametrize('words', COMMANDS, ids=[
-    ' '.join(filter(None, [after_training(words), model_dir_of(words)])) for words in COMMANDS])
+@pytest.mark.parametrize('words', RUN_HERE, ids=[
+    ' '.join(filter(None, [after_training(words), model_dir_of(words)])) for words in RUN_HERE])
 def test_readme_command_runs_as_written(workdir, words):
-  # The commands the install put beside this Python, as `source .venv/bin/activate` gives them.
-  argv = [os.path.join(os.path.dirname(sys.executable), words[0]), *words[1:]]
-  result = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=600,
-                          check=False)
+  result = run_as_written(words, workdir)
   model_dir = model_dir_of(words)
   if model_dir in REFUSED:
     assert result.returncode in (1, 2), result.stderr[-2000:]
@@ -90,15 +99,11 @@ def test_readme_command_runs_as_written(workdir, words):
   if after_training(words):
     check_after_training(workdir, words, result.stdout)
     return
-  runs = ([workdir / model_dir] if words[0] == 'gin-trainer' else
-          [path for path in (workdir / model_dir).iterdir() if path.is_dir()])
-  assert runs
-  for run in runs:
-    assert (run / 'checkpoints' / 'checkpoint').exists(), run
-    assert read_scalars(run / 'val')['loss'], run
-    # The first and last lines of the run say where it is, in full.
-    log = result.stderr if words[0] == 'gin-trainer' else (run / 'main.log').read_text()
-    assert f'model_dir: {run}' in log and f'Results in {run}' in log
+  run = workdir / model_dir
+  assert (run / 'checkpoints' / 'checkpoint').exists(), run
+  assert read_scalars(run / 'val')['loss'], run
+  # The first and last lines of the run say where it is, in full.
+  assert f'model_dir: {run}' in result.stderr and f'Results in {run}' in result.stderr
   if '--gin_param=VAETrainer.beta=4.0' in words:  # The KL warm-up ends within the run.
     assert read_scalars(workdir / model_dir / 'train')['schedule/kl_weight'][-1][1] == 4.0
 

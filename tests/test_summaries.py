@@ -45,10 +45,17 @@ def test_step_interval_writes_at_every_interval_end(tmp_path):
   assert [step for step, _ in val['loss']] == [25, 50]
 
 
-def test_epoch_interval_is_on_the_epoch_axis_by_default(tmp_path):
-  train_regression(tmp_path, 'Trainer.train_epochs = 3')
-  assert steps_of(tmp_path / 'train') == [1, 2, 3]
-  assert steps_of(tmp_path / 'val') == [1, 2, 3]
+@pytest.fixture(scope='module')
+def three_epochs(tmp_path_factory):
+  """The directory of regression.gin trained for 3 epochs, its other settings the defaults."""
+  model_dir = tmp_path_factory.mktemp('three_epochs')
+  train_regression(model_dir, 'Trainer.train_epochs = 3')
+  return model_dir
+
+
+def test_epoch_interval_is_on_the_epoch_axis_by_default(three_epochs):
+  assert steps_of(three_epochs / 'train') == [1, 2, 3]
+  assert steps_of(three_epochs / 'val') == [1, 2, 3]
 
 
 def test_epoch_interval_on_the_step_axis_with_one_binding(tmp_path):
@@ -128,8 +135,9 @@ def test_gradient_statistics_one_tag_per_trainable_variable(tmp_path):
       {'gradients/global_norm'} | {f'gradients/variance/{path}' for path in variables})
   assert all(value > 0 for _, value in read_scalars(tmp_path / 'on' / 'train')['gradients/global_norm'])
 
-  train_regression(tmp_path / 'off', 'Trainer.train_epochs = 2')
-  assert not [t for t in read_scalars(tmp_path / 'off' / 'train') if t.startswith('gradients/')]
+
+def test_gradient_statistics_are_off_by_default(three_epochs):
+  assert not [t for t in read_scalars(three_epochs / 'train') if t.startswith('gradients/')]
 
 
 def test_learning_rate_of_a_schedule_is_its_mean_over_the_interval(tmp_path):
@@ -203,14 +211,13 @@ def test_logged_means_equal_a_hand_computation(tmp_path):
   np.testing.assert_allclose(run.model.layers[0].kernel.numpy(), w, rtol=1e-5)
 
 
-def test_operative_config_is_saved_and_logged_as_text(tmp_path):
-  train_regression(tmp_path, 'Trainer.train_epochs = 1')
-  with open(os.path.join(tmp_path, 'operative_config.gin')) as f:
+def test_operative_config_is_saved_and_logged_as_text(three_epochs):
+  with open(os.path.join(three_epochs, 'operative_config.gin')) as f:
     saved = f.read()
-  assert 'Trainer.train_epochs = 1' in saved
+  assert 'Trainer.train_epochs = 3' in saved
   assert "Trainer.model = @RegressionModel" in saved
-  [(step, text)] = read_texts(tmp_path / 'train')['operative_config']
-  assert step == 1 and 'Trainer.train_epochs = 1' in text
+  [(step, text)] = read_texts(three_epochs / 'train')['operative_config']
+  assert step == 1 and 'Trainer.train_epochs = 3' in text
 
 
 def test_a_run_resumes_with_other_summary_settings(tmp_path):

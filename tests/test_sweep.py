@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import types
 
 import pytest
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
@@ -14,23 +15,18 @@ from tensorboard.plugins.hparams import hparams_plugin
 from werkzeug.test import Client
 
 from tests.conftest import ROOT, run_main, wait_for
+from tests.test_readme_examples import model_dir_of, readme_commands, run_as_written
 from gin_trainer.config import gin_files
 from gin_trainer.summaries import hparams
 from gin_trainer import sweep
 from gin_trainer.summaries.event_files import read_scalars
 
-TINY = ['--gin_file=regression.gin', '--gin_param=Trainer.train_epochs=2']
-GRID = ['--grid=adam.learning_rate=[1e-3, 3e-3]', '--grid=Trainer.batch_size=[32, 64]']
+# README.md's sweep (section "Sweeps"): 5 epochs, this 2x2 grid, in runs/sweep.
+EPOCHS = 5
 RUNS = {'learning_rate=0.001,batch_size=32': (1e-3, 32),
         'learning_rate=0.001,batch_size=64': (1e-3, 64),
         'learning_rate=0.003,batch_size=32': (3e-3, 32),
         'learning_rate=0.003,batch_size=64': (3e-3, 64)}
-
-
-def run_sweep(*args):
-  """`python -m gin_trainer.sweep ARGS` from the project directory."""
-  return subprocess.run([sys.executable, '-m', 'gin_trainer.sweep', *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=600, check=False)
 
 
 def final_val(model_dir):
@@ -43,11 +39,36 @@ def all_files(directory):
 
 @pytest.fixture(scope='module')
 def grid(tmp_path_factory):
-  """A 2x2 grid on the regression model, two runs at a time."""
-  root = tmp_path_factory.mktemp('sweep')
-  result = run_sweep(*TINY, *GRID, f'--root={root}', '--parallel=2')
+  """README.md's `gin-trainer-sweep` command, as written, from a fresh clone's directory.
+
+  A 2x2 grid on the regression model, two runs at a time (test_readme_examples
+  leaves this command to these tests).
+  """
+  sweeps = [words for words in readme_commands() if words[0] == 'gin-trainer-sweep']
+  assert len(sweeps) == 1, sweeps  # Another would go untested: test_readme_examples skips them.
+  [words] = sweeps
+  assert f'--gin_param=Trainer.train_epochs={EPOCHS}' in words, words  # What RUNS and
+  assert '--root=runs/sweep' in words, words  # EPOCHS here assume.
+  workdir = tmp_path_factory.mktemp('fresh_clone')
+  result = run_as_written(words, workdir)
   assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-  return root, result
+  assert 'Traceback' not in result.stderr and 'nothing to do' not in result.stderr
+  return types.SimpleNamespace(words=words, workdir=workdir, root=workdir / model_dir_of(words),
+                               result=result)
+
+
+def test_the_readme_sweep_trains_every_run_to_the_end(grid):
+  for name in RUNS:
+    run = grid.root / name
+    assert (run / 'checkpoints' / 'checkpoint').exists(), run
+    assert read_scalars(run / 'val')['loss'], run
+    # The first and last lines of the run say where it is, in full.
+    log = (run / sweep.LOG_FILE).read_text()
+    assert f'model_dir: {run}' in log and f'Results in {run}' in log
+    # What the README's tree of runs/sweep/ shows.
+    assert {'checkpoints', 'train', 'val', 'operative_config.gin', 'command_line.json',
+            sweep.LOG_FILE} <= {path.name for path in run.iterdir()}, run
+    assert list(run.glob('events.out.tfevents.*')), run
 
 
 def hparams_api(root, route, request):
@@ -65,28 +86,29 @@ def hparams_api(root, route, request):
 
 
 def test_one_directory_per_combination_named_after_its_values(grid):
-  root, _ = grid
+  root = grid.root
   assert {p.name for p in root.iterdir()} == set(RUNS)
   for name, (learning_rate, batch_size) in RUNS.items():
     operative = (root / name / 'operative_config.gin').read_text()
     assert f'adam.learning_rate = {learning_rate}' in operative
     assert f'Trainer.batch_size = {batch_size}' in operative
-    assert [step for step, _ in read_scalars(root / name / 'val')['loss']] == [1, 2]
+    assert [step for step, _ in read_scalars(root / name / 'val')['loss']] == list(
+        range(1, EPOCHS + 1))
 
 
 def test_each_run_records_its_command_line_and_bindings(grid):
-  root, _ = grid
   name = 'learning_rate=0.003,batch_size=64'
-  record = json.loads((root / name / 'command_line.json').read_text())
-  assert record['cwd'] == ROOT
+  record = json.loads((grid.root / name / 'command_line.json').read_text())
+  assert record['cwd'] == str(grid.workdir)
   assert record['gin_files'] == ['regression.gin']
-  assert record['gin_params'] == ['Trainer.train_epochs=2', 'adam.learning_rate=0.003',
-                                  'Trainer.batch_size=64', f"Trainer.model_dir='{root / name}'"]
+  model_dir = os.path.join(model_dir_of(grid.words), name)  # Relative, as the --root given.
+  assert record['gin_params'] == [f'Trainer.train_epochs={EPOCHS}', 'adam.learning_rate=0.003',
+                                  'Trainer.batch_size=64', f"Trainer.model_dir='{model_dir}'"]
   assert '-m gin_trainer.cli --gin_file=regression.gin' in record['command_line']
 
 
 def test_hparams_table_has_one_row_per_run_with_its_values_and_final_val_scalars(grid):
-  root, _ = grid
+  root = grid.root
   experiment = hparams_api(root, '/experiment', {})
   assert [m['displayName'] for m in experiment['metricInfos']] == ['val/loss', 'val/mae']
   assert {h['name']: h['type'] for h in experiment['hparamInfos']} == {
@@ -104,7 +126,8 @@ def test_hparams_table_has_one_row_per_run_with_its_values_and_final_val_scalars
   for group in groups:
     learning_rate, batch_size = RUNS[trials[group['name']]]
     assert group['hparams'] == {'adam.learning_rate': learning_rate,
-                                'Trainer.batch_size': batch_size, 'Trainer.train_epochs': 2,
+                                'Trainer.batch_size': batch_size,
+                                'Trainer.train_epochs': EPOCHS,
                                 'Trainer.optimizer': '@adam'}
     metrics = {v['name']['tag']: v['value'] for v in group['metricValues']}
     assert metrics == pytest.approx(final_val(root / trials[group['name']]))
@@ -113,59 +136,24 @@ def test_hparams_table_has_one_row_per_run_with_its_values_and_final_val_scalars
 
 
 def test_prints_a_table_of_runs_and_their_final_val_scalars(grid):
-  root, result = grid
-  rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()
+  lines = grid.result.stdout.splitlines()
+  assert ['run', 'status', 'val/loss', 'val/mae'] in [line.split() for line in lines]
+  rows = {line.split()[0]: line.split()[1:] for line in lines
           if line.split() and line.split()[0] in RUNS}
   assert set(rows) == set(RUNS)
   for name, cells in rows.items():
-    final = final_val(root / name)
+    final = final_val(grid.root / name)
     assert cells == ['trained', f"{final['loss']:.4g}", f"{final['mae']:.4g}"]
 
 
 def test_rerunning_a_finished_sweep_starts_no_training(grid):
-  root, _ = grid
-  before = all_files(root)
-  result = run_sweep(*TINY, *GRID, f'--root={root}', '--parallel=2')
+  before = all_files(grid.root)
+  result = run_as_written(grid.words, grid.workdir)  # The README's command, again.
   assert result.returncode == 0, result.stdout + result.stderr[-3000:]
   assert '0 to train, 4 finished before' in result.stdout
-  assert all_files(root) == before  # No main.log line, no lock taken, no second HParams record.
+  # No main.log line, no lock taken, no second HParams record.
+  assert all_files(grid.root) == before
   assert result.stdout.count('finished before') == 5  # The summary line and one row per run.
-
-
-@pytest.fixture(scope='module')
-def failing(tmp_path_factory):
-  """A sweep in which batch_size=0 fails and batch_size=32 had been cut short at epoch 1."""
-  root = tmp_path_factory.mktemp('failing')
-  cut_short = root / 'batch_size=32'
-  result = run_main([*TINY, '--gin_param=Trainer.train_epochs=1', '--gin_param=Trainer.batch_size=32',
-                     f"--gin_param=Trainer.model_dir='{cut_short}'"])
-  assert result.returncode == 0, result.stderr[-3000:]
-  # A run killed after its epoch-1 checkpoint leaves exactly this: no HParams record.
-  for record in cut_short.glob('events.out.tfevents.*'):
-    record.unlink()
-  return root, run_sweep(*TINY, '--grid=Trainer.batch_size=[32, 0]', f'--root={root}',
-                         '--parallel=2')
-
-
-def test_a_failed_run_is_reported_and_the_others_finish(failing):
-  root, result = failing
-  assert result.returncode == 1
-  assert 'batch_size=0: FAILED with exit code 2' in result.stdout
-  [reported] = [line for line in result.stdout.splitlines()
-                if line.startswith('batch_size=0 failed: ')]
-  assert reported.endswith('Trainer.batch_size must be a positive whole number, not 0')
-  rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()
-          if line.startswith('batch_size=') and len(line.split()) == 4}
-  assert rows == {'batch_size=32': 'trained', 'batch_size=0': 'failed'}
-  assert hparams.written(str(root / 'batch_size=32'))
-  assert not hparams.written(str(root / 'batch_size=0'))
-
-
-def test_an_unfinished_run_resumes(failing):
-  root, _ = failing
-  log = (root / 'batch_size=32' / 'main.log').read_text()
-  assert 'Resumed at step 31, epoch 1' in log
-  assert [step for step, _ in read_scalars(root / 'batch_size=32' / 'val')['loss']] == [1, 2]
 
 
 def stop_sweep(args, root, stop, runs_started):
@@ -185,20 +173,26 @@ def stop_sweep(args, root, stop, runs_started):
   return output
 
 
+def table_statuses(output):
+  """The status of each run in the sweep's closing table."""
+  rows = [re.match(r'(batch_size=\d+) +(interrupted|not started|trained|failed)\b', line)
+          for line in output.splitlines()]
+  return dict(row.groups() for row in rows if row)
+
+
 def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path):
   # One step per loop, so the runs are still training when the signal comes.
+  # batch_size=0 fails (last, so it fails while batch_size=128 trains).
   args = ['-m', 'gin_trainer.sweep', '--gin_file=regression.gin',
           '--gin_param=Trainer.train_epochs=None', '--gin_param=Trainer.train_steps=800',
-          '--gin_param=Trainer.steps_per_loop=1', '--grid=Trainer.batch_size=[32, 64, 128]',
+          '--gin_param=Trainer.steps_per_loop=1', '--grid=Trainer.batch_size=[32, 64, 128, 0]',
           f'--root={tmp_path}', '--parallel=2']
   first, second = 'batch_size=32', 'batch_size=64'
   output = stop_sweep(args, tmp_path, 'ctrl_c', [first, second])
-  rows = [re.match(r'(batch_size=\d+) +(interrupted|not started|trained|failed)\b', line)
-          for line in output.splitlines()]
-  statuses = dict(row.groups() for row in rows if row)
-  assert statuses == {first: 'interrupted', second: 'interrupted',
-                      'batch_size=128': 'not started'}, output
-  assert not (tmp_path / 'batch_size=128').exists()
+  assert table_statuses(output) == {first: 'interrupted', second: 'interrupted',
+                                    'batch_size=128': 'not started',
+                                    'batch_size=0': 'not started'}, output
+  assert not (tmp_path / 'batch_size=128').exists() and not (tmp_path / 'batch_size=0').exists()
   stopped_at = {}
   for name in (first, second):
     text = (tmp_path / name / sweep.LOG_FILE).read_text()
@@ -213,14 +207,27 @@ def test_a_stopped_sweep_stops_every_run_and_a_rerun_resumes_them(tmp_path):
   for name in (first, second):
     text = (tmp_path / name / sweep.LOG_FILE).read_text()
     assert f'Resumed at step {stopped_at[name]}' in text
-    assert re.search(r'stopped by SIGTERM at step \d+; saved', text), text[-3000:]
+    saved = re.search(r'stopped by SIGTERM at step (\d+); saved', text)
+    assert saved, text[-3000:]
+    stopped_at[name] = int(saved.group(1))
 
+  # The last rerun completes the sweep but for the run that fails, and says so.
   finished = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
                             timeout=600, check=False)
-  assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
+  output = finished.stdout
+  assert finished.returncode == 1, output + finished.stderr[-3000:]
+  assert 'batch_size=0: FAILED with exit code 2' in output
+  [reported] = [line for line in output.splitlines() if line.startswith('batch_size=0 failed: ')]
+  assert reported.endswith('Trainer.batch_size must be a positive whole number, not 0')
+  assert table_statuses(output) == {first: 'trained', second: 'trained',
+                                    'batch_size=128': 'trained', 'batch_size=0': 'failed'}, output
+  for name in (first, second):
+    text = (tmp_path / name / sweep.LOG_FILE).read_text()
+    assert f'Resumed at step {stopped_at[name]}' in text, text[-3000:]
   for size in (32, 64, 128):
     assert hparams.written(str(tmp_path / f'batch_size={size}'))
     assert read_scalars(tmp_path / f'batch_size={size}' / 'val')['loss'][-1][0] == 800
+  assert not hparams.written(str(tmp_path / 'batch_size=0'))
 
 
 def test_grid_values_keep_their_gin_types(tmp_path):

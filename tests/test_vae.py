@@ -69,14 +69,6 @@ def test_kl_warmup_rises_linearly_to_beta(tmp_path):
   np.testing.assert_allclose([v for _, v in logged], weights.reshape(3, 4).mean(axis=1), rtol=1e-6)
 
 
-def test_vae_gin_runs_through_main(tmp_path):
-  result = run_main(['--gin_file=vae.gin', f"--gin_param=Trainer.model_dir='{tmp_path}'",
-                     '--gin_param=Trainer.train_epochs=1',
-                     *[f'--gin_param={binding}' for binding in SMALL]])
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert {'loss', 'reconstruction', 'kl'} <= set(read_scalars(tmp_path / 'val'))
-
-
 def test_procedural_shapes_are_reproducible_images():
   images = models.procedural_shapes('val', num_train=10, num_val=20)
   assert images.shape == (20, 28, 28) and images.dtype == np.float32
