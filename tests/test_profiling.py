@@ -15,7 +15,7 @@ SLOW_DATA = '''
 import time
 
 import gin
-import numpy as np
+import tensorflow as tf
 
 from gin_trainer.models.regression_data import synthetic_regression
 
