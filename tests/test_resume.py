@@ -71,8 +71,8 @@ def baseline(tmp_path_factory):
 
 
 def test_killed_and_stopped_runs_resume_to_equal_an_uninterrupted_run(baseline, tmp_path):
-  # SIGKILL, then SIGTERM (a clean stop) in the resumed run, then SIGKILL again
-  # in the run resumed from that stop: each rerun continues the same run.
+  # SIGKILL, then SIGTERM (a clean stop) in the resumed run: each rerun continues
+  # the same run.
   returncode, _ = start_and_signal(vae_args(tmp_path), signal.SIGKILL, after_step=128)
   assert returncode == -signal.SIGKILL, 'the run ended before it could be killed'
 
@@ -83,9 +83,6 @@ def test_killed_and_stopped_runs_resume_to_equal_an_uninterrupted_run(baseline, 
   step = int(stopped.group(1))
   assert 250 <= step < STOPS_EARLY_AT
   assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith(f'ckpt-{step}')
-
-  returncode, _ = start_and_signal(vae_args(tmp_path), signal.SIGKILL, after_step=max(400, step + 20))
-  assert returncode == -signal.SIGKILL, 'the run ended before it could be killed'
 
   result = run_main(vae_args(tmp_path))
   assert result.returncode == 0, result.stderr[-3000:]
