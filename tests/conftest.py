@@ -151,12 +151,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The files that take the longest, longest first: each of the two processes
-# takes the next file when it is free, so starting with these ends them together.
-SLOWEST_FILES = ('test_readme_examples.py', 'test_resume.py', 'test_distribute.py',
-                 'test_benchmark_smoke.py', 'test_sweep.py', 'test_interrupts.py',
-                 'test_keras_metrics.py', 'test_summaries.py', 'test_after_training.py',
-                 'test_bad_input.py', 'test_precision.py', 'test_install.py',
-                 'test_main_e2e.py', 'test_vae.py', 'test_profiling.py')
+# takes the next file when it is free (pyproject.toml turns off xdist's own
+# order, most tests first), so starting with these ends them together.
+SLOWEST_FILES = ('test_distribute.py', 'test_readme_examples.py', 'test_resume.py',
+                 'test_sweep.py', 'test_benchmark_smoke.py', 'test_interrupts.py',
+                 'test_summaries.py', 'test_after_training.py', 'test_bad_input.py',
+                 'test_precision.py', 'test_keras_metrics.py', 'test_install.py',
+                 'test_main_e2e.py', 'test_vae.py', 'test_profiling.py', 'test_compilation.py')
 
 
 def pytest_collection_modifyitems(items: list) -> None:

@@ -159,7 +159,7 @@ def test_a_keras_step_trains_on_the_batches_in_step_order(xla, caplog):
 def test_iterator_data_gives_one_part_per_loop():
   train = PipelineData((TRAIN_X, TRAIN_Y), BATCH, training=True, shuffle=False)
   loop = CompiledLoop(mean_step, train, None, None, 3, tf.Variable(0, dtype=tf.int64), ['loss'],
-                      Xla.STEP, Replicas(None))
+                      Xla.STEP, Replicas(None), input_wait=tags.WAITING_FOR_INPUT)
   assert not loop.spans_intervals
   first, second = loop(0, 3, evaluate=False), loop(3, 3, evaluate=False)
   assert [end for end, _ in first.parts + second.parts] == [3, 6]

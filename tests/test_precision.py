@@ -60,11 +60,13 @@ def test_the_regression_trains_in_mixed_precision_near_float32_and_resumes_exact
         last(float32_runs / 'regression', split, 'loss'), rel=TOLERANCE)
   train_tags = set(read_scalars(tmp_path / 'mixed' / 'train'))
   assert (tags.LOSS_SCALE in train_tags) == (policy == 'mixed_float16')
-  assert f"Trainer.precision = '{policy}'" in (tmp_path / 'mixed' / 'operative_config.gin').read_text()
+  config = (tmp_path / 'mixed' / 'operative_config.gin').read_text()
+  assert f"Trainer.precision = '{policy}'" in config
 
   # Stopped after 2 epochs and resumed: bitwise the uninterrupted run.
-  train_regression(tmp_path / 'resumed', 'Trainer.train_epochs = 2', f'Trainer.precision = {policy!r}')
-  train_regression(tmp_path / 'resumed', 'Trainer.train_epochs = 4', f'Trainer.precision = {policy!r}')
+  for epochs in (2, 4):
+    train_regression(tmp_path / 'resumed', f'Trainer.train_epochs = {epochs}',
+                     f'Trainer.precision = {policy!r}')
   name, resumed = final_state(tmp_path / 'resumed')
   expected_name, expected = final_state(tmp_path / 'mixed')
   assert name == expected_name
@@ -104,7 +106,8 @@ def test_a_checkpoint_resumes_only_with_its_precision(tmp_path):
     with pytest.raises(CheckpointSettingsError) as error:
       train_regression(tmp_path, 'Trainer.train_epochs = 2', f'Trainer.precision = {other!r}')
     message = str(error.value)
-    assert "Trainer.precision='mixed_bfloat16'" in message and f"Trainer.precision={other!r}" in message
+    assert "Trainer.precision='mixed_bfloat16'" in message
+    assert f'Trainer.precision={other!r}' in message
     assert 'new Trainer.model_dir' in message
   assert snapshot(tmp_path) == before
 

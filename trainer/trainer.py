@@ -325,7 +325,7 @@ class Trainer:
             self._train_step_and_schedule, self.train_data, self.eval_step, self.val_data,
             self.summaries.interval_steps, self.global_step, self.check_finite, self.xla,
             self.replicas, eval_metrics=self.keras_metrics[False],
-            span_intervals=not self.keras_metrics[True])
+            span_intervals=not self.keras_metrics[True], input_wait=tags.WAITING_FOR_INPUT)
       # Outside the scope: the interval's state is the host's, one copy, not mirrored.
       self.summaries.track(self._compiled_loop.train_scalars, self._compiled_loop.eval_scalars,
                            self.keras_metrics[True])

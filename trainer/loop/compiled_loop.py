@@ -14,7 +14,6 @@ from gin_trainer.distribute.replicas import Replicas
 from gin_trainer.errors import ConfigError
 from gin_trainer.loop import graph_loops
 from gin_trainer.loop.xla import Xla, compiled
-from gin_trainer.summaries import tags
 
 Scalars = Dict[str, tf.Tensor]
 
@@ -77,10 +76,13 @@ class CompiledLoop:
     span_intervals: Let a loop over segmented data run across summary
       boundaries; False when the host acts at each (Keras metrics: it
       reads and resets the train copies).
+    input_wait: Over streamed data, the name under which the loop sums the
+      seconds each step waited for its batch, as one more train scalar;
+      None: not timed (nor where op determinism forbids the clock).
 
   Attributes:
     train_scalars: The names of the scalars the train step returns, and
-      `tags.WAITING_FOR_INPUT` if it times the input (seconds per step).
+      `input_wait` if it times the input (seconds per step).
     eval_scalars: The names of the scalars the eval step returns.
     spans_intervals: Whether a loop may run across interval boundaries.
 
@@ -94,15 +96,15 @@ class CompiledLoop:
                summary_interval: int, global_step: tf.Variable, check_finite: Sequence[str],
                xla: Xla, replicas: Replicas,
                eval_metrics: Optional[Mapping[str, keras.metrics.Metric]] = None,
-               span_intervals: bool = True):
+               span_intervals: bool = True, input_wait: Optional[str] = None):
     self.train_scalars = list(graph_loops.scalar_specs(
         replicas.first_replica(train_step), train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
     if unknown:
       raise ConfigError(f'Trainer.check_finite names {unknown}, which the train step does not '
                         f'return; it returns {self.train_scalars}')
-    timed = train_data.streamed and graph_loops.clocks_allowed()
-    input_wait = tags.WAITING_FOR_INPUT if timed else None
+    if not (input_wait and train_data.streamed and graph_loops.clocks_allowed()):
+      input_wait = None
     if input_wait:
       self.train_scalars.append(input_wait)
     self.eval_scalars: List[str] = []

@@ -21,7 +21,7 @@ def input_bound_line(step: int, waiting: float) -> str:
 
 
 def scalars_text(values: Dict[str, float]) -> str:
-  """`name=value` pairs, compactly formatted, throughput left out (and the group of `short_name`)."""
+  """`name=value` pairs, compactly formatted, timings left out, tags shortened (`short_name`)."""
   return ' '.join(f'{short_name(name)}={value:.4g}'
                   for name, value in values.items() if name not in tags.TIMINGS)
 
