@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from gin_trainer.config import gin_files
+from gin_trainer.config import gin_files, keras_configurables
 from gin_trainer.run.checkpoints import Checkpoints
 from gin_trainer.errors import ConfigError, DataError
 from gin_trainer.loop import graph_loops
@@ -145,8 +145,7 @@ def restore(model_dir: str, checkpoint: Optional[str] = None, gin_params: Sequen
                             settings=trainer.checkpoint_settings())
   path = _checkpoint_path(trainer.checkpoints, checkpoint)
   trainer.checkpoints.restore(path)
-  optimizer = getattr(trainer.optimizer, 'inner_optimizer', trainer.optimizer)  # Under float16.
-  if ema_weights and getattr(optimizer, 'use_ema', False):
+  if ema_weights and getattr(keras_configurables.unwrapped(trainer.optimizer), 'use_ema', False):
     trainer.optimizer.finalize_variable_values(trainer.model.trainable_variables)
   logging.info('Restored %s (step %d).', path, int(trainer.global_step.numpy()))
   return RestoredRun(trainer, path)

@@ -22,7 +22,6 @@ from gin_trainer.distribute.replicas import Replicas, replicas_in_sync
 from gin_trainer.intervals import Interval
 from gin_trainer.loop import precision as precision_policy
 from gin_trainer.loop import xla
-from gin_trainer.loop.precision import in_float32
 from gin_trainer.loop.compiled_loop import CompiledLoop
 from gin_trainer.run.best_checkpoint import BestCheckpoint
 from gin_trainer.run.checkpoints import Checkpoints
@@ -222,7 +221,7 @@ class Trainer:
     `loss` and `metrics` averaged over the batch, plus the model's own
     regularization losses (`model.losses`) in the loss; it also updates the
     Keras `Metric` objects of `metrics` (`keras_metrics[training]`). The
-    model's outputs are cast to float32 first (`in_float32`), as an
+    model's outputs are cast to float32 first (`precision.in_float32`), as an
     override under a mixed `precision` must do too.
 
     Args:
@@ -234,7 +233,7 @@ class Trainer:
       scalar tensors (means over the batch) to log beside it.
     """
     inputs, targets = batch
-    predictions = in_float32(self.model(inputs, training=training))
+    predictions = precision_policy.in_float32(self.model(inputs, training=training))
     loss = tf.reduce_mean(self.loss(targets, predictions))
     if self.model.losses:
       loss += tf.add_n(self.model.losses)

@@ -113,9 +113,16 @@ loss_scale_optimizer = gin.external_configurable(
     allowlist=['initial_scale', 'dynamic_growth_steps'])
 
 
+def unwrapped(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+  """The optimizer a `LossScaleOptimizer` wraps (float16), or `optimizer` itself."""
+  if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+    return optimizer.inner_optimizer
+  return optimizer
+
+
 def clipping_binding(optimizer: keras.optimizers.Optimizer) -> str:
   """The binding that clips `optimizer`'s gradients, e.g. 'sgd.global_clipnorm'."""
-  optimizer = getattr(optimizer, 'inner_optimizer', optimizer)  # Loss scaling clips nothing.
+  optimizer = unwrapped(optimizer)  # Loss scaling clips nothing.
   name = next((name for name, cls in _OPTIMIZERS.items() if type(optimizer) is cls), None)
   return f'{name or type(optimizer).__name__}.global_clipnorm'
 
