@@ -9,7 +9,8 @@ from gin_trainer.summaries import tags
 
 
 
-# From this share of its time spent waiting for input, a run is input-bound.
+# A run is input-bound when its steps wait for input at least this share of the
+# time: from there the input pipeline, not the model, sets the pace.
 INPUT_BOUND = 0.5
 
 
