@@ -18,8 +18,8 @@ Trainers' medians. It prints each one's median call time and the median
 over blocks of the ratio B / A. To compare two versions of the code, put
 the change behind a binding while measuring.
 
-This calls the Trainer's loop functions (`Trainer.compiled_loop().function`), so
-the host's work around a loop (points, checkpoints) is not in it; the
+This calls the Trainer's loop (`Trainer.compiled_loop()`), so the host's
+work around a loop (points, checkpoints) is not in it; the
 benchmark (`benchmarks.benchmark`) times whole runs.
 """
 
@@ -65,15 +65,13 @@ def loop_call(workload: wl.Workload, bindings: Sequence[str],
   run = trainer_class()
   run.train()
   steps = run.steps_per_epoch if workload.evaluate else workload.steps_per_call
-  call = run.compiled_loop().function(workload.evaluate)  # (start, steps, flags) -> results.
+  loop = run.compiled_loop()
   step = _WARM_UP_EPOCHS * run.steps_per_epoch
-  no_flags = tf.constant([False, False])
 
   def time_one_call() -> float:
     nonlocal step
     began = time.perf_counter()
-    outputs = call(tf.constant(step, tf.int64), tf.constant(steps, tf.int64), no_flags)
-    tf.nest.map_structure(lambda tensor: tensor.numpy(), outputs)  # Waits for the call.
+    loop(step, steps, workload.evaluate)  # Returns the results on the host.
     step += steps
     return time.perf_counter() - began
   return time_one_call

@@ -1,4 +1,4 @@
-"""The one `tf.function` call each loop makes: train steps, and the evaluation if due."""
+"""The `tf.function` calls of a loop: train steps, then the evaluation if due."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ class LoopResult(NamedTuple):
     stop: Whether any worker of the cluster asked to stop after this loop.
     save: Whether any worker found a checkpoint due after this loop.
     steps: The train steps the call ran (up to a non-finite one).
-    seconds: The host's time of the call.
-    first_call: Whether this was its function's first call, whose time
-      includes tracing and compiling it.
+    seconds: The host's time of the train steps' call (the evaluation's apart).
+    first_call: Whether this was the train function's first call, whose
+      time includes compiling it.
   """
   parts: List[Tuple[int, List[float]]]
   non_finite: Optional[Tuple[int, str, float]]
@@ -51,15 +51,16 @@ class LoopResult(NamedTuple):
 
 
 class CompiledLoop:
-  """Runs up to K train steps, and the evaluation if due, in one call of a `tf.function`.
+  """Runs up to K train steps in one `tf.function` call, then the evaluation if due in another.
 
-  The function (XLA-compiled where `xla` says) runs the train steps, sets
-  the global step and evaluates if asked. Over segmented data
-  (`Batches.segmented`) the loop may run across summary interval
-  boundaries and returns each part's sums. Building it traces the steps
-  once, which creates every variable they use. There are two functions,
-  with and without the evaluation, each traced at its first call; the same
-  one runs on every worker of a cluster, as their collectives must.
+  The train function (XLA-compiled where `xla` says) runs the steps and
+  sets the global step. Over segmented data (`Batches.segmented`) the loop
+  may run across summary interval boundaries and returns each part's sums.
+  The evaluation is a function of its own, so each step is compiled once
+  per run whichever loops evaluate. Building the loop traces each step
+  once, which creates every variable it uses; the loops call those traces.
+  Every worker of a cluster calls the same functions in the same order, as
+  their collectives must.
 
   Args:
     train_step: batch -> scalars, the Trainer's step (with the learning rate).
@@ -97,6 +98,11 @@ class CompiledLoop:
                xla: Xla, replicas: Replicas,
                eval_metrics: Optional[Mapping[str, keras.metrics.Metric]] = None,
                span_intervals: bool = True, input_wait: Optional[str] = None):
+    if not replicas.distributed:
+      # Traced once here, for their scalars' names; the loops call these traces. (Under a
+      # strategy, a nested tf.function may not hold the gradients' all-reduce.)
+      train_step = tf.function(train_step)
+      eval_step = tf.function(eval_step) if eval_step is not None else None
     self.train_scalars = list(graph_loops.scalar_specs(
         replicas.first_replica(train_step), train_data.element_spec, 'train_step'))
     unknown = sorted(set(check_finite) - set(self.train_scalars))
@@ -111,9 +117,10 @@ class CompiledLoop:
     self._eval_step = eval_step
     self._eval_metrics = dict(eval_metrics or {})
     self._replicas = replicas
-    self._eval_loop = None
+    self._val_data = val_data
+    self._val_evaluation: Optional[Callable[[], Dict[str, float]]] = None
     if val_data is not None:
-      self.eval_scalars, self._eval_loop = self._evaluation_loop(val_data)
+      self.eval_scalars = [*self._eval_step_scalars(val_data), *self._eval_metrics]
     self.spans_intervals = train_data.segmented and span_intervals
     self._interval = summary_interval
     # A loop's parts: one per interval it ends, and the rest of one.
@@ -126,7 +133,7 @@ class CompiledLoop:
     self._global_step = global_step
     self._watch = tuple(check_finite)
     self._xla = xla
-    self._functions: Dict[bool, Callable[..., Any]] = {}
+    self._function: Optional[Callable[..., Any]] = None
 
   def __call__(self, start_step: int, num_steps: int, evaluate: bool, stop: bool = False,
                save: bool = False) -> LoopResult:
@@ -145,8 +152,8 @@ class CompiledLoop:
     Returns:
       The result.
     """
-    first_call = evaluate not in self._functions
-    function = self.function(evaluate)
+    first_call = self._function is None
+    function = self.function()
     began = time.perf_counter()
     out = function(tf.constant(start_step, tf.int64), tf.constant(num_steps, tf.int64),
                    tf.constant([stop, save]))
@@ -164,55 +171,57 @@ class CompiledLoop:
       name = next(name for name in self._watch if not math.isfinite(sums[name]))
       non_finite, parts = (bad_step, name, sums[name]), parts[:bad_part]
       steps = bad_step - start_step
-    val_means = {name: float(value) for name, value in out['val_means'].items()}
+    val_means = self._evaluate_val() if evaluate else {}
     stop_any, save_any = out['host_flags'].tolist()
     return LoopResult(parts, non_finite, val_means, stop_any, save_any, steps, seconds,
                       first_call)
 
   def evaluation(self, data: Batches) -> Callable[[], Dict[str, float]]:
-    """A whole evaluation of another split's batches, as one call returning its means."""
-    _, loop = self._evaluation_loop(data)
-    function = compiled(loop, self._xla is Xla.LOOP and data.compilable, 'evaluation')
-    return lambda: {name: float(value) for name, value in function().items()}
-
-  def _evaluation_loop(self, data: Batches) -> Tuple[List[str], Callable[[], Scalars]]:
-    """The eval step's scalar names on `data`, and the graph loop evaluating all of it."""
-    names = list(graph_loops.scalar_specs(
-        self._replicas.first_replica(self._eval_step), data.element_spec, 'eval_step'))
+    """A whole evaluation of a split's batches, as one call returning its means."""
+    names = self._eval_step_scalars(data)
     means = graph_loops.make_eval_loop(
         self._replicas.total(graph_loops.weighted_by_size(self._eval_step)), data, names)
-    if not self._eval_metrics:
-      return names, means
 
     def means_and_metrics():
       for metric in self._eval_metrics.values():  # Each evaluation starts afresh.
         metric.reset_state()
       return {**means(), **{name: metric.result() for name, metric in self._eval_metrics.items()}}
 
-    return names + list(self._eval_metrics), means_and_metrics
+    function = compiled(means_and_metrics, self._xla is Xla.LOOP and data.compilable,
+                        'evaluation')
+    return lambda: {name: float(value) for name, value in function().items()}
 
-  def function(self, evaluate: bool) -> Callable[..., Any]:
-    """The loop's `tf.function`, with or without the evaluation (built at its first use).
+  def _eval_step_scalars(self, data: Batches) -> List[str]:
+    """The names of the scalars the eval step returns on `data`'s batches."""
+    return list(graph_loops.scalar_specs(
+        self._replicas.first_replica(self._eval_step), data.element_spec, 'eval_step'))
+
+  def _evaluate_val(self) -> Dict[str, float]:
+    """Evaluates the val split (its function built at the first evaluation)."""
+    if self._val_evaluation is None:
+      self._val_evaluation = self.evaluation(self._val_data)
+    return self._val_evaluation()
+
+  def function(self) -> Callable[..., Any]:
+    """The train loop's `tf.function` (built at its first use).
 
     It takes the start step, the number of steps and the host's flags
     (stop, save), and returns a dict: `bad_step` (-1 if none), `part_sums`
-    (a row per part, `max_parts` rows), `val_means` and `host_flags` (as
-    raised by any worker).
+    (a row per part, `max_parts` rows) and `host_flags` (as raised by any
+    worker).
     """
-    if evaluate not in self._functions:
+    if self._function is None:
 
       def run(start_step, num_steps, host_flags):
         part_sums, bad_step = self._train_loop(start_step, num_steps)
         # The step reached: the bad step's, if one was not finite.
         self._global_step.assign(tf.where(bad_step >= 0, bad_step, start_step + num_steps))
-        val_means = self._eval_loop() if evaluate else {}
         flags = self._replicas.any_worker(tf.cast(host_flags, tf.float32)) > 0
-        return {'bad_step': bad_step, 'part_sums': part_sums, 'val_means': val_means,
-                'host_flags': flags}
+        return {'bad_step': bad_step, 'part_sums': part_sums, 'host_flags': flags}
 
       specs = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64),
                tf.TensorSpec([2], tf.bool))
       # Its concrete function: the call skips matching arguments to traces.
-      self._functions[evaluate] = compiled(run, self._xla is Xla.LOOP, 'loop',
-                                           *specs).get_concrete_function(*specs)
-    return self._functions[evaluate]
+      self._function = compiled(run, self._xla is Xla.LOOP, 'loop',
+                                *specs).get_concrete_function(*specs)
+    return self._function
