@@ -17,12 +17,21 @@ import tensorflow as tf
 from gin_trainer import models  # noqa: F401  (registers the models with gin, as the command does)
 import gin_trainer
 from gin_trainer.config import gin_files
+from gin_trainer.run import xla_cache
 from gin_trainer.summaries.event_files import read_scalars
 from gin_trainer.summaries import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'main.py')
 TIMINGS = set(tags.TIMINGS)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def xla_cache_of_this_session(tmp_path_factory):
+  """The commands the tests run keep their compiled XLA programs here, not in the user's cache."""
+  os.environ[xla_cache.CACHE_ENV] = str(tmp_path_factory.mktemp('xla_cache'))
+  yield
+  del os.environ[xla_cache.CACHE_ENV]
 
 
 @pytest.fixture(autouse=True)

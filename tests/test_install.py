@@ -13,9 +13,11 @@ import sys
 import sysconfig
 import zipfile
 
+import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, final_state
+from gin_trainer.run import xla_cache
 from gin_trainer.summaries.event_files import read_scalars
 
 # Every line a default run prints: `HH:MM:SS message` (a warning says so after
@@ -73,10 +75,12 @@ def test_the_wheel_adds_one_top_level_package(installed):
   assert 'gin-trainer-sweep = gin_trainer.sweep:run' in entry_points
 
 
-def run_in(folder, *command):
+def run_in(folder, *command, env=None):
+  """Runs `command` in `folder` as a user's shell would (`env` adds variables)."""
   return subprocess.run([str(part) for part in command], cwd=folder, capture_output=True,
                         text=True, timeout=600, check=False,
-                        env={k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'})
+                        env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
+                             **(env or {})})
 
 
 def tensorboard_groups(tags):
@@ -118,6 +122,27 @@ def test_the_command_trains_a_shipped_config_from_any_folder(installed, gin_file
   mine = run_in(project, bin_dir / 'python', '-c',
                 'import models, trainer; print(models.OWNER, trainer.OWNER)')
   assert mine.stdout.strip() == 'the user the user', mine.stderr[-3000:]
+
+
+def test_a_rerun_loads_its_programs_from_the_xla_cache_quietly(installed, tmp_path):
+  bin_dir, project, _ = installed
+  cache = tmp_path / 'xla'
+
+  def train(name):
+    result = run_in(project, bin_dir / 'gin-trainer', '--gin_file=regression.gin',
+                    f"--gin_param=Trainer.model_dir='runs/{name}'",
+                    '--gin_param=Trainer.train_epochs=2', env={xla_cache.CACHE_ENV: str(cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_only_framework_lines(result)
+    return {path: path.stat().st_mtime_ns for path in cache.rglob('*.pb')}
+
+  compiled = train('first')
+  assert len(compiled) == 2, compiled  # The train loop and the evaluation, in one machine's folder.
+  assert train('rerun') == compiled  # Loaded: nothing compiled, nothing written again.
+  first, rerun = final_state(project / 'runs' / 'first'), final_state(project / 'runs' / 'rerun')
+  assert first[0] == rerun[0] and first[1].keys() == rerun[1].keys()
+  for key, value in first[1].items():
+    np.testing.assert_array_equal(value, rerun[1][key], err_msg=key)
 
 
 def test_a_users_gin_file_includes_and_imports_what_is_next_to_it(installed):

@@ -49,8 +49,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from gin_trainer.run import console
+from gin_trainer.run import console, xla_cache
 
+xla_cache.enable()  # Before TensorFlow reads its flags.
 console.start_tensorflow_quietly()
 console.show_the_framework_lines()
 

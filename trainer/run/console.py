@@ -1,10 +1,13 @@
 """What the gin-trainer command prints: the framework's lines, each with a short prefix.
 
 TensorFlow logs its start-up from C++ (oneDNN, CUDA probing) before its log
-level applies, and its Python logger notes routine work (saving, strategies).
-The command starts TensorFlow with that output set aside and logs its own
-lines as `HH:MM:SS message`. A user who sets TF_CPP_MIN_LOG_LEVEL sees
-TensorFlow's C++ logs as that level says.
+level applies, logs routine work from C++ too (loading compiled programs
+from the XLA cache), and its Python logger notes routine work (saving,
+strategies). The command starts TensorFlow with that output set aside and
+its C++ log level at fatal errors only (an error that matters reaches the
+user as a Python exception), and logs its own lines as `HH:MM:SS message`.
+A user who sets TF_CPP_MIN_LOG_LEVEL sees TensorFlow's C++ logs as that
+level says.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Iterator, Optional
 from absl import logging as absl_logging
 
 TF_LOG_LEVEL = 'TF_CPP_MIN_LOG_LEVEL'
-ERRORS_ONLY = '2'  # TensorFlow's C++ errors still print; its warnings and notes do not.
+FATAL_ONLY = '3'  # TensorFlow's C++ lines print only when the process dies of one.
 
 
 class _ShortPrefix(logging.Formatter):
@@ -71,7 +74,7 @@ def start_tensorflow_quietly() -> None:
   """
   quiet = TF_LOG_LEVEL not in os.environ
   if quiet:
-    os.environ[TF_LOG_LEVEL] = ERRORS_ONLY
+    os.environ[TF_LOG_LEVEL] = FATAL_ONLY
   with _stderr_set_aside() if quiet else contextlib.nullcontext():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     tf.config.list_physical_devices()  # Probes CUDA, which logs when there is none.
