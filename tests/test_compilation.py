@@ -29,12 +29,14 @@ def assert_same_curves(a, b, rtol):
       np.testing.assert_allclose(values_a, values_b, rtol=rtol, err_msg=f'{split}/{tag}')
 
 
-# Points every epoch (one part per epoch), and every 45 steps (two parts in some epochs).
-@pytest.mark.parametrize('interval', [[], ['SummaryManager.every_n_epochs = None',
-                                           'SummaryManager.every_n_steps = 45']])
-def test_xla_and_graph_loops_agree(tmp_path, interval):
-  xla = train_regression(tmp_path / 'xla', *FIVE_EPOCHS, *interval, 'Trainer.jit_compile = True')
-  graph = train_regression(tmp_path / 'graph', *FIVE_EPOCHS, *interval,
+# Points every epoch (one part per epoch), and every 45 steps (two parts in some epochs);
+# through tf.data, XLA compiles the step alone.
+@pytest.mark.parametrize('bindings', [
+    [], ['SummaryManager.every_n_epochs = None', 'SummaryManager.every_n_steps = 45'],
+    ['Trainer.data_on_device = False']], ids=['epochs', 'steps', 'tf_data'])
+def test_xla_and_graph_loops_agree(tmp_path, bindings):
+  xla = train_regression(tmp_path / 'xla', *FIVE_EPOCHS, *bindings, 'Trainer.jit_compile = True')
+  graph = train_regression(tmp_path / 'graph', *FIVE_EPOCHS, *bindings,
                            'Trainer.jit_compile = False')
   # Same batches in the same order; only float rounding may differ (seen: 3e-7).
   assert_same_curves(logged(tmp_path / 'xla'), logged(tmp_path / 'graph'), rtol=1e-5)
@@ -42,13 +44,18 @@ def test_xla_and_graph_loops_agree(tmp_path, interval):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_tf_data_pipeline_trains_like_device_data(tmp_path):
-  train_regression(tmp_path / 'pipeline', *FIVE_EPOCHS, 'Trainer.data_on_device = False')
+def test_tf_data_pipeline_trains_like_device_data_and_a_seed_repeats_it_exactly(tmp_path):
+  runs = [train_regression(tmp_path / name, *FIVE_EPOCHS, 'Trainer.data_on_device = False')
+          for name in ('pipeline', 'again')]
   curves = logged(tmp_path / 'pipeline')
   assert [step for step, _ in curves['train']['loss']] == [1, 2, 3, 4, 5]
   val_loss = [value for _, value in curves['val']['loss']]
   assert val_loss[-1] < 0.7 * val_loss[0]
   assert set(curves['train']) == {'loss', 'mae', tags.LEARNING_RATE, *tags.THROUGHPUT}
+  # regression.gin's seed: the same shuffles and initial weights, so the same numbers.
+  assert_same_curves(curves, logged(tmp_path / 'again'), rtol=0)
+  for a, b in zip(*(run.model.trainable_variables for run in runs)):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path):

@@ -71,6 +71,8 @@ class DeviceData:
     """Nothing: the position in the data is the global step."""
     return {}
 
+  # Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+  @tf.autograph.experimental.do_not_convert
   def _orders(self, epochs: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
     """The example indices of each of `epochs` (a vector), in training order: a row each.
 
@@ -107,12 +109,14 @@ class DeviceData:
                            lambda x: [tf.where(x >= n, permute(x), x)], [orders])[0]
     return tf.cast(orders, tf.int32)
 
+  @tf.autograph.experimental.do_not_convert
   def _order(self, epoch: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
     """The example indices of one epoch, in training order (see `_orders`)."""
     if not self.shuffle:
       return tf.range(self.num_examples)
     return self._orders(tf.reshape(epoch, [1]), seed)[0]
 
+  @tf.autograph.experimental.do_not_convert
   def _take(self, indices: tf.Tensor) -> Batch:
     return tf.nest.map_structure(lambda t: tf.gather(t, indices), self.tensors)
 
@@ -120,6 +124,7 @@ class DeviceData:
     """Nothing: the batch of each step is a function of the step (and the seed variable)."""
     del step, seed
 
+  @tf.autograph.experimental.do_not_convert
   def start(self, step: tf.Tensor) -> State:
     """In the graph: the reading state from 0-based global step `step` to `segment_end(step)`.
 
@@ -134,10 +139,12 @@ class DeviceData:
     return tf.nest.map_structure(lambda t: tf.reshape(t, batched + t.shape[1:].as_list()),
                                  self._take(order[:self.steps_per_epoch * self.batch_size]))
 
+  @tf.autograph.experimental.do_not_convert
   def segment_end(self, step: tf.Tensor) -> tf.Tensor:
     """In the graph: the step at which the state `start(step)` no longer holds (the epoch's end)."""
     return (step // self.steps_per_epoch + 1) * self.steps_per_epoch
 
+  @tf.autograph.experimental.do_not_convert
   def next(self, state: State, step: tf.Tensor) -> Batch:
     """In the graph: the batch of 0-based global step `step` (`state` is unchanged)."""
     # A gather, not a slice: XLA needs a slice's start at compile time, so a

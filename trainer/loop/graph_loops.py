@@ -122,17 +122,21 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
 
   watched = [list(names).index(name) for name in watch]
 
+  # Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+  @tf.autograph.experimental.do_not_convert
   def running(step, until, sums):
     # A non-finite value makes its sum non-finite from that step on, so the
     # sums are the watch, with no loop-carried copy of the watched values.
     # A tensor `and`: Python's would become a tf.cond per step.
     return tf.logical_and(step < until, all_finite(sums))
 
+  @tf.autograph.experimental.do_not_convert
   def all_finite(sums):
     if not watched:
       return tf.constant(True)
     return tf.reduce_all(tf.math.is_finite(tf.gather(sums, watched)))
 
+  @tf.autograph.experimental.do_not_convert
   def timed_next(state, step):
     """The batch, and the seconds from asking for it to having it."""
     asked = tf.timestamp()
@@ -154,6 +158,7 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
       step += 1
     return step, sums
 
+  @tf.autograph.experimental.do_not_convert
   def record(rows, row, step, sums):
     """Puts the part's sums in its row; at a boundary, starts the next part."""
     rows = tf.tensor_scatter_nd_update(rows, [[row]], [sums])

@@ -59,6 +59,8 @@ def with_loss_scaling(optimizer: keras.optimizers.Optimizer,
   return keras_configurables.loss_scale_optimizer(optimizer)
 
 
+# Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+@tf.autograph.experimental.do_not_convert
 def loss_scale(optimizer: keras.optimizers.Optimizer) -> Any:
   """The dynamic loss scale's variable, or None without loss scaling."""
   if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -66,6 +68,7 @@ def loss_scale(optimizer: keras.optimizers.Optimizer) -> Any:
   return None
 
 
+@tf.autograph.experimental.do_not_convert
 def in_float32(outputs: Any) -> Any:
   """`outputs` (a tensor or a nest of them) with half-precision floats cast to float32.
 
