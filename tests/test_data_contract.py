@@ -86,9 +86,14 @@ def test_training_batches_have_the_same_spec_and_order():
   assert training_indices(pipeline, 12) == epoch + epoch + epoch[:2]
 
 
-@pytest.mark.parametrize('kind', READERS)
-def test_evaluation_fold_sees_every_example_once_in_order(kind):
-  data = reader(kind, training=False)
+# A pipeline of known size reads every evaluation from one iterator; of unknown size, afresh.
+UNKNOWN_SIZE = tf.data.Dataset.from_tensor_slices((X, Y)).filter(lambda x, y: True)
+
+
+@pytest.mark.parametrize('kind', [*READERS, 'unknown_size'])
+def test_evaluation_fold_sees_every_example_once_in_order_at_every_evaluation(kind):
+  data = (PipelineData(UNKNOWN_SIZE, BATCH, training=False) if kind == 'unknown_size'
+          else reader(kind, training=False))
 
   def add_batch(carry, batch):
     seen, batches, last, in_order = carry
@@ -99,10 +104,13 @@ def test_evaluation_fold_sees_every_example_once_in_order(kind):
             tf.reduce_max(indices),
             in_order & matched & (tf.reduce_min(indices) == last + 1))
 
-  seen, batches, _, in_order = tf.function(lambda: data.fold(add_batch, (
-      tf.zeros([NUM]), tf.constant(0), tf.constant(-1), tf.constant(True))))()
-  np.testing.assert_array_equal(seen.numpy(), np.ones(NUM))
-  assert int(batches) == data.steps_per_epoch == 6 and bool(in_order)
+  evaluate = tf.function(lambda: data.fold(add_batch, (
+      tf.zeros([NUM]), tf.constant(0), tf.constant(-1), tf.constant(True))))
+  for _ in range(3):
+    seen, batches, _, in_order = evaluate()
+    np.testing.assert_array_equal(seen.numpy(), np.ones(NUM))
+    assert int(batches) == 6 and bool(in_order)
+  assert data.steps_per_epoch == (None if kind == 'unknown_size' else 6)
   # The last batch holds 3 examples: the spec admits any batch size.
   assert data.element_spec[0].shape.as_list() == [None, 5]
   assert data.element_spec[1].shape.as_list() == [None, 1]

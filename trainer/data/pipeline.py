@@ -116,8 +116,11 @@ class PipelineData(IteratorData):
   """One split through `input_pipeline`, read in the graph by the Trainer's loops (`Batches`).
 
   Training reads one iterator over the repeated data set, whose position
-  (shuffle buffer included) is saved in checkpoints; evaluation iterates the
-  finite data set afresh each time.
+  (shuffle buffer included) is saved in checkpoints. Evaluation of a split
+  of known size also reads one iterator, over the split repeated, one pass
+  per evaluation: a new iterator per evaluation would set the pipeline up
+  (its threads, tf.data's rewrites) every time. A split of unknown size is
+  iterated afresh each time.
 
   Attributes:
     steps_per_epoch: Batches per epoch, or None when the size is unknown.
@@ -132,6 +135,17 @@ class PipelineData(IteratorData):
     self.steps_per_epoch = batches_per_epoch(num_examples(examples), batch_size, training)
     self._iterator = iter(self.dataset) if training else None
     self._finite = self.dataset
+    self._passes = None
+    if not training and self.steps_per_epoch:
+      self._passes = iter(self.dataset.repeat())
+
+  def fold(self, fn: Callable[[Any, Any], Any], state: Any) -> Any:
+    """In the graph: `state = fn(state, batch)` over every evaluation batch, in order."""
+    if self._passes is None:
+      return super().fold(fn, state)
+    for _ in tf.range(self.steps_per_epoch):
+      state = fn(state, next(self._passes))
+    return state
 
   def checkpoint_items(self) -> Dict[str, Any]:
     """The training iterator, so a resumed run continues where it stopped."""
