@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from gin_trainer import experiment
 from gin_trainer.config import gin_files, keras_configurables
 from gin_trainer.run.checkpoints import Checkpoints
 from gin_trainer.errors import ConfigError, DataError
@@ -153,10 +154,7 @@ def restore(model_dir: str, checkpoint: Optional[str] = None, gin_params: Sequen
 
 def _trainer_class() -> type:
   """The Trainer class the run's config names (`main.trainer_class`), or Trainer."""
-  try:
-    return gin.query_parameter('main.trainer_class').scoped_configurable_fn
-  except ValueError:  # Not bound.
-    return Trainer
+  return gin.get_bindings(experiment.run_experiment).get('trainer_class', Trainer)
 
 
 def _checkpoint_path(checkpoints: Checkpoints, checkpoint: Optional[str]) -> str:
