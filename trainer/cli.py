@@ -140,7 +140,16 @@ def run() -> None:
   flags.adopt_module_key_flags(after_training)
   for flag in FLAGS.get_key_flags_for_module(__name__):
     FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main, flags_parser=_parse_flags)
+  try:
+    app.run(main, flags_parser=_parse_flags)
+  except SystemExit as done:
+    if done.code not in (None, 0):
+      raise
+  # Done, with everything saved and flushed: the interpreter's teardown of
+  # TensorFlow (its objects, its threads) would only keep the user waiting.
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(0)  # pylint: disable=protected-access
 
 
 if __name__ == '__main__':
