@@ -58,7 +58,8 @@ def test_tf_data_pipeline_trains_like_device_data_and_a_seed_repeats_it_exactly(
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path):
+def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path, caplog):
+  caplog.set_level(logging.WARNING)
   def dataset_builder(split):
     return tf.data.Dataset.from_tensor_slices(models.synthetic_regression(split))
 
@@ -69,6 +70,8 @@ def test_a_dataset_builder_runs_with_the_step_compiled_alone(tmp_path):
   final = run.train()
   assert set(final) == {'loss'} and np.isfinite(final['loss'])
   assert [step for step, _ in read_scalars(tmp_path / 'val')['loss']] == [31, 62]
+  # XLA took the step, a batch (x, y): nothing fell back to a graph.
+  assert not [r for r in caplog.records if 'XLA cannot compile' in r.getMessage()]
 
 
 @gin.configurable

@@ -48,8 +48,15 @@ def compiled(fn: Callable[..., Any], jit_compile: bool, what: str,
   if not jit_compile:
     return tf.function(fn)
   xla = tf.function(fn, jit_compile=True)
+  flat_specs = tf.nest.flatten(arg_specs)
+  check = xla
+  if len(flat_specs) != len(arg_specs):
+    # XLA's lowering takes flat specs only: a nested argument (a batch, (x, y)) is
+    # checked through a function of its parts.
+    check = tf.function(lambda *parts: fn(*tf.nest.pack_sequence_as(arg_specs, parts)),
+                        jit_compile=True)
   try:
-    xla.experimental_get_compiler_ir(*arg_specs)(stage='hlo')
+    check.experimental_get_compiler_ir(*flat_specs)(stage='hlo')
   except ValueError as error:  # What TF raises for an op XLA cannot compile.
     logging.warning('Trainer.jit_compile: XLA cannot compile the %s (%s); running it '
                     'without XLA.', what, str(error).splitlines()[0][:300])
