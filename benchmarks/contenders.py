@@ -256,16 +256,17 @@ def all_contenders(extra_bindings: Sequence[str] = ()) -> List[Contender]:
     extra_bindings: Gin bindings added to every gin-trainer run and to the
       Trainer built for its data path (--gin_param).
   """
-  extra = list(extra_bindings)
+  # XLA on, as on a long run (regression.gin turns it off for its short one).
+  extra = ['Trainer.jit_compile = True', *extra_bindings]
   own = lambda workload: None
   one = lambda workload: 1
   epoch = wl.steps_per_epoch
   k = lambda workload: workload.steps_per_call
   return [
-      Contender('gin_trainer', 'gin-trainer (main.py defaults)', TRAINER,
+      Contender('gin_trainer', 'gin-trainer (main.py, XLA)', TRAINER,
                 functools.partial(gin_trainer, bindings=extra), own),
       Contender('gin_trainer_noxla', 'gin-trainer, jit_compile=False', TRAINER,
-                functools.partial(gin_trainer, bindings=['Trainer.jit_compile = False', *extra]),
+                functools.partial(gin_trainer, bindings=[*extra, 'Trainer.jit_compile = False']),
                 own),
       Contender('gin_trainer_nosummaries', 'gin-trainer, no train scalars in the timed quarter',
                 TRAINER,
