@@ -89,6 +89,13 @@ class FitVAE(keras.Model):
       loss, scalars = wl.compute_loss(self.workload, self.vae, images, training=True)
     gradients = tape.gradient(loss, self.vae.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.vae.trainable_variables))
+    return self._track(loss, scalars)
+
+  def test_step(self, images):
+    """Validation (`fit(validation_data=...)`): the same scalars, without training."""
+    return self._track(*wl.compute_loss(self.workload, self.vae, images, training=False))
+
+  def _track(self, loss: tf.Tensor, scalars: wl.Scalars) -> Dict[str, tf.Tensor]:
     for tracker, value in zip(self.trackers, (loss, *scalars.values())):
       tracker.update_state(value)
     return {tracker.name: tracker.result() for tracker in self.trackers}
@@ -125,8 +132,9 @@ def keras_fit(workload: Workload, epochs: int, steps_per_execution: int,
   return steady_rate(epoch_ends.times, wl.steps_per_epoch(workload))
 
 
-def _write_means(writer: tf.summary.SummaryWriter, means: Dict[str, keras.metrics.Mean],
-                 step: int) -> None:
+def write_means(writer: tf.summary.SummaryWriter, means: Dict[str, keras.metrics.Mean],
+                step: int) -> None:
+  """Writes each mean's result as a scalar at `step`, then resets it."""
   with writer.as_default():
     for name, mean in means.items():
       tf.summary.scalar(name, mean.result(), step=step)
@@ -175,12 +183,12 @@ def tutorial_loop(workload: Workload, epochs: int) -> float:
         train_step(wl.slice_batch(data.train, index, batch_size))
         step += 1
         if not workload.evaluate and step % workload.summary_steps == 0:
-          _write_means(train_writer, train_means, step)
+          write_means(train_writer, train_means, step)
       if workload.evaluate:
-        _write_means(train_writer, train_means, epoch)
+        write_means(train_writer, train_means, epoch)
         for index in range(wl.num_batches(data.val, batch_size)):
           test_step(wl.slice_batch(data.val, index, batch_size))
-        _write_means(val_writer, val_means, epoch)
+        write_means(val_writer, val_means, epoch)
       epoch_ends.append(time.perf_counter())
     train_writer.close()
     val_writer.close()
