@@ -131,7 +131,8 @@ def test_a_rerun_loads_its_programs_from_the_xla_cache_quietly(installed, tmp_pa
   def train(name):
     result = run_in(project, bin_dir / 'gin-trainer', '--gin_file=regression.gin',
                     f"--gin_param=Trainer.model_dir='runs/{name}'",
-                    '--gin_param=Trainer.train_epochs=2', env={xla_cache.CACHE_ENV: str(cache)})
+                    '--gin_param=Trainer.train_epochs=2', '--gin_param=Trainer.jit_compile=True',
+                    env={xla_cache.CACHE_ENV: str(cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert_only_framework_lines(result)
     return {path: path.stat().st_mtime_ns for path in cache.rglob('*.pb')}
