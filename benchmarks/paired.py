@@ -36,7 +36,6 @@ import time
 from typing import Callable, List, Sequence
 
 import gin
-import tensorflow as tf
 from absl import app
 from absl import flags
 
