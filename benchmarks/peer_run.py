@@ -174,24 +174,9 @@ def tutorial(run: Task, epochs: int, model_dir: str) -> None:
   printed per epoch.
   """
   model, optimizer = run.build_model(), wl.build_optimizer()
-  names = ('loss', *run.scalar_names)
-  train_means = {name: keras.metrics.Mean(name) for name in names}
-  val_means = {name: keras.metrics.Mean(name) for name in names}
-
-  @tf.function
-  def train_step(batch):
-    with tf.GradientTape() as tape:
-      loss, scalars = run.compute_loss(model, batch, True)
-    gradients = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-    for name, value in {'loss': loss, **scalars}.items():
-      train_means[name].update_state(value)
-
-  @tf.function
-  def test_step(batch):
-    loss, scalars = run.compute_loss(model, batch, False)
-    for name, value in {'loss': loss, **scalars}.items():
-      val_means[name].update_state(value)
+  train_step, test_step, train_means, val_means = peers.tutorial_steps(
+      model, optimizer, lambda batch, training: run.compute_loss(model, batch, training),
+      ('loss', *run.scalar_names))
 
   train_writer = tf.summary.create_file_writer(os.path.join(model_dir, 'train'))
   val_writer = tf.summary.create_file_writer(os.path.join(model_dir, 'val'))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -141,6 +141,44 @@ def write_means(writer: tf.summary.SummaryWriter, means: Dict[str, keras.metrics
       mean.reset_state()
 
 
+def tutorial_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                   compute_loss: Callable[[Any, bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]],
+                   names: Sequence[str]) -> Tuple[Callable[[Any], None], Callable[[Any], None],
+                                                  Dict[str, keras.metrics.Mean],
+                                                  Dict[str, keras.metrics.Mean]]:
+  """The TensorBoard tutorial's steps: a `tf.function` each, training or evaluating one batch.
+
+  Args:
+    model: The model.
+    optimizer: Its optimizer.
+    compute_loss: (batch, training) -> (loss, {name: scalar}).
+    names: 'loss' and the scalars' names.
+
+  Returns:
+    `train_step(batch)` (GradientTape, apply_gradients), `test_step(batch)`,
+    and the `keras.metrics.Mean` each adds its loss and scalars to (train, val).
+  """
+  train_means = {name: keras.metrics.Mean(name) for name in names}
+  val_means = {name: keras.metrics.Mean(name) for name in names}
+
+  @tf.function
+  def train_step(batch):
+    with tf.GradientTape() as tape:
+      loss, scalars = compute_loss(batch, True)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    for name, value in {'loss': loss, **scalars}.items():
+      train_means[name].update_state(value)
+
+  @tf.function
+  def test_step(batch):
+    loss, scalars = compute_loss(batch, False)
+    for name, value in {'loss': loss, **scalars}.items():
+      val_means[name].update_state(value)
+
+  return train_step, test_step, train_means, val_means
+
+
 def tutorial_loop(workload: Workload, epochs: int) -> float:
   """The TensorBoard tutorial's custom loop, over numpy slices of the data.
 
@@ -153,24 +191,9 @@ def tutorial_loop(workload: Workload, epochs: int) -> float:
   keras.utils.set_random_seed(wl.SEED)
   data = wl.load(workload)
   model, optimizer = wl.build_model(workload), wl.build_optimizer()
-  names = ('loss', *wl.scalar_names(workload))
-  train_means = {name: keras.metrics.Mean(name) for name in names}
-  val_means = {name: keras.metrics.Mean(name) for name in names}
-
-  @tf.function
-  def train_step(batch):
-    with tf.GradientTape() as tape:
-      loss, scalars = wl.compute_loss(workload, model, batch, training=True)
-    gradients = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-    for name, value in {'loss': loss, **scalars}.items():
-      train_means[name].update_state(value)
-
-  @tf.function
-  def test_step(batch):
-    loss, scalars = wl.compute_loss(workload, model, batch, training=False)
-    for name, value in {'loss': loss, **scalars}.items():
-      val_means[name].update_state(value)
+  train_step, test_step, train_means, val_means = tutorial_steps(
+      model, optimizer, lambda batch, training: wl.compute_loss(workload, model, batch, training),
+      ('loss', *wl.scalar_names(workload)))
 
   steps_per_epoch, batch_size = wl.steps_per_epoch(workload), workload.batch_size
   epoch_ends = []

@@ -11,11 +11,13 @@ from typing import Dict, List
 
 import pytest
 
+from benchmarks import e2e_workloads
 from benchmarks.contenders import all_contenders
 from benchmarks.workloads import WORKLOADS
 from tests.conftest import ROOT
 
 MEDIAN, PEAK_RSS = 3, -1  # Columns of a row: contender, what, steps/call, median, ...
+WALL, E2E_PEAK_RSS = 1, -2  # Of an end-to-end row: contender, e2e wall, ..., peak RSS, growth.
 
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess:
@@ -74,3 +76,26 @@ def test_paired_comparison_prints_both_call_times_and_their_ratio(workload, trai
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.fullmatch(rf'{workload}: A [\d,]+ us, B [\d,]+ us a call; B / A = \d+\.\d{{3}} '
                       r'\(blocks: \d+\.\d{3} to \d+\.\d{3}\)\n', result.stdout), result.stdout
+
+
+def test_end_to_end_times_whole_processes_with_their_own_peak_memory(tmp_path):
+  # A tf.data workload and the TFRecord one (its shards written by the benchmark): gin-trainer's
+  # command and the peers' script, on arrays and on files.
+  output = tmp_path / 'end_to_end.md'
+  contenders = ('gin_trainer', 'tutorial', 'fit_tuned')
+  result = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.end_to_end', '--smoke',
+       '--workloads=regression_tfdata,images_tfrecord', f'--contenders={",".join(contenders)}',
+       f'--output={output}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert output.read_text().strip() == result.stdout.strip()
+  for name in ('regression_tfdata', 'images_tfrecord'):
+    workload = e2e_workloads.WORKLOADS[name]
+    table = rows(result.stdout, f'{name}: {workload.title}')
+    assert set(table) == set(contenders), (name, table)
+    for key, cells in table.items():
+      assert float(cells[WALL]) > 0, (name, key, cells)
+      # A process that imported TensorFlow: hundreds of MiB, not the driver's few dozen.
+      assert float(cells[E2E_PEAK_RSS].replace(',', '')) > 300, (name, key, cells)
+  assert '### Targets' in result.stdout
