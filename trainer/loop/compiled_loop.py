@@ -222,6 +222,5 @@ class CompiledLoop:
       specs = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64),
                tf.TensorSpec([2], tf.bool))
       # Its concrete function: the call skips matching arguments to traces.
-      self._function = compiled(run, self._xla is Xla.LOOP, 'loop',
-                                *specs).get_concrete_function(*specs)
+      self._function = compiled(run, self._xla is Xla.LOOP, 'loop', *specs)
     return self._function

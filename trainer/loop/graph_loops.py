@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from gin_trainer.data.contract import Batches
 from gin_trainer.errors import DataError, ModelError
-from gin_trainer.loop.xla import compiled
+from gin_trainer.loop.xla import compiled_step
 
 Scalars = Dict[str, tf.Tensor]
 StepFn = Callable[[Any], Scalars]
@@ -118,7 +118,7 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
   if interval is not None and not data.segmented:
     raise ValueError('a loop runs across interval boundaries only over segmented data')
   if compile_step:
-    step_fn = compiled(step_fn, True, 'train step', data.element_spec)
+    step_fn = compiled_step(step_fn, data.element_spec)
 
   watched = [list(names).index(name) for name in watch]
 
