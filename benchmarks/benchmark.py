@@ -36,6 +36,7 @@ from absl import flags
 from benchmarks import contenders as contenders_lib
 from benchmarks import report
 from benchmarks import schedule
+from benchmarks import table_cells
 from benchmarks import workloads as wl
 from benchmarks.contenders import Contender
 from benchmarks.workloads import Workload
@@ -143,7 +144,7 @@ def measure_memory(workloads: Sequence[Workload],
     log(f'memory {workload.name} {contender.key}: {peak:,.0f} MiB')
   for name, values in starts.items():
     if values:
-      memory[name][''] = report.median(values)
+      memory[name][''] = table_cells.median(values)
   return memory
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import statistics
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from benchmarks.child_process import Measurement
+from benchmarks.table_cells import median, number, times
 from benchmarks.e2e_workloads import (FITS, GIN_TRAINER, LABELS, TRAINERS, TUTORIAL, Sizes,
                                       Workload)
 
@@ -61,12 +61,6 @@ def figures(short_steps: int, long_steps: Optional[int], short: Measurement,
 Results = Mapping[str, Sequence[Figures]]  # Contender -> its figures of every repeat.
 
 
-def median(values: Sequence[float]) -> Optional[float]:
-  """The median of the finite values; None when there are none."""
-  finite = [value for value in values if math.isfinite(value)]
-  return statistics.median(finite) if finite else None
-
-
 def field_median(results: Results, key: str, field: str) -> Optional[float]:
   """The median over repeats of one of `key`'s `Figures` fields."""
   return median([getattr(f, field) for f in results[key]]) if key in results else None
@@ -113,16 +107,8 @@ def best_fit_by_wall(results: Results) -> Optional[str]:
   return best(results, [key for key in results if key in FITS], 'wall', highest=False)
 
 
-def _number(value: Optional[float], digits: int = 0) -> str:
-  return '—' if value is None else f'{value:,.{digits}f}'
-
-
 def _seconds(value: float) -> str:
   return f'{value:.2f}' if math.isfinite(value) else '—'
-
-
-def _times(value: Optional[float]) -> str:
-  return '—' if value is None else f'{value:.2f}×'
 
 
 def _growth(results: Results, key: str) -> str:
@@ -153,12 +139,12 @@ def workload_section(workload: Workload, sizes: Sizes, results: Results) -> str:
       '|---|--:|--:|--:|--:|' + '--:|' * len(others) + '--:|--:|']
   for key in results:
     cells = [f'`{key}`' + (' ★' if key == fastest_peer else ''),
-             _number(field_median(results, key, 'wall'), 2),
-             _number(field_median(results, key, 'fixed'), 2),
-             _number(field_median(results, key, 'rate')),
-             _times(ratio(results, key, fastest_peer, 'rate'))]
-    cells += [_times(ratio(results, key, peer, 'wall')) for peer in others]
-    cells += [_number(field_median(results, key, 'rss')), _growth(results, key)]
+             number(field_median(results, key, 'wall'), 2),
+             number(field_median(results, key, 'fixed'), 2),
+             number(field_median(results, key, 'rate')),
+             times(ratio(results, key, fastest_peer, 'rate'))]
+    cells += [times(ratio(results, key, peer, 'wall')) for peer in others]
+    cells += [number(field_median(results, key, 'rss')), _growth(results, key)]
     lines.append('| ' + ' | '.join(cells) + ' |')
   notes = ['Contenders: ' + '; '.join(f'`{key}`: {LABELS[key]}' for key in results) + '.',
            f'★ best peer by steady steps/s: `{fastest_peer}`.' if fastest_peer else None,
@@ -203,11 +189,11 @@ def targets_table(workloads: Sequence[Workload], sizes: Mapping[str, Sizes],
       value = ratio(found, GIN_TRAINER, fit, 'rate')
       which = f' (`{fit}`)' if fit else ''
       add(name, f'`{GIN_TRAINER}` steady steps/s ≥ {goal}× the best fit{which}', value,
-          _times(value), lambda v, goal=goal: v >= goal)
+          times(value), lambda v, goal=goal: v >= goal)
     for trainer in (key for key in TRAINERS if key in found and name in WALL_TARGETS):
       for peer in (key for key in (TUTORIAL, best_fit_by_wall(found)) if key in found):
         value = ratio(found, trainer, peer, 'wall')
-        add(name, f'`{trainer}` e2e wall ≤ `{peer}`\'s', value, _times(value), lambda v: v <= 1)
+        add(name, f'`{trainer}` e2e wall ≤ `{peer}`\'s', value, times(value), lambda v: v <= 1)
       for peer in peers(found):
         value = paired(found, trainer, peer, 'fixed', lambda a, b: a - b)
         add(name, f'`{trainer}` fixed cost ≤ `{peer}`\'s + {FIXED_COST_MARGIN_S:g} s', value,
@@ -215,7 +201,7 @@ def targets_table(workloads: Sequence[Workload], sizes: Mapping[str, Sizes],
     if name in RSS_TARGETS:
       value = ratio(found, GIN_TRAINER, TUTORIAL, 'rss')
       add(name, f"`{GIN_TRAINER}` peak RSS ≤ {RSS_RATIO}× `{TUTORIAL}`'s (S)", value,
-          _times(value), lambda v: v <= RSS_RATIO)
+          times(value), lambda v: v <= RSS_RATIO)
     growth = field_median(found, GIN_TRAINER, 'rss_growth') if GIN_TRAINER in found else None
     share = growth_share(found, GIN_TRAINER)
     factor = (sizes[name].trainer_long or sizes[name].short) / sizes[name].short

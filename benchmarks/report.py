@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-import statistics
 import subprocess
 from typing import List, Mapping, Optional, Sequence
 
@@ -13,20 +11,12 @@ import keras
 import tensorflow as tf
 
 from benchmarks import workloads as wl
+from benchmarks.table_cells import finite, median, number, times
 from benchmarks.contenders import FLOOR, PEER, Contender
 from benchmarks.workloads import Workload
 
 Rates = Mapping[str, Sequence[float]]  # Contender key -> steps/s of each repeat, in order.
 Memory = Mapping[str, float]  # Contender key -> peak RSS in MiB; '' -> RSS before training.
-
-
-def _finite(values: Sequence[float]) -> List[float]:
-  return [value for value in values if math.isfinite(value)]
-
-
-def median(values: Sequence[float]) -> Optional[float]:
-  finite = _finite(values)
-  return statistics.median(finite) if finite else None
 
 
 def ratio(rates: Rates, key: str, reference: Optional[str]) -> Optional[float]:
@@ -47,14 +37,6 @@ def fastest(rates: Rates, contenders: Sequence[Contender], role: str) -> Optiona
   return max(medians, key=medians.get) if medians else None
 
 
-def _number(value: Optional[float], digits: int = 0) -> str:
-  return '—' if value is None else f'{value:,.{digits}f}'
-
-
-def _ratio_text(value: Optional[float]) -> str:
-  return '—' if value is None else f'{value:.2f}×'
-
-
 def workload_table(workload: Workload, contenders: Sequence[Contender], rates: Rates,
                    memory: Memory, epochs: int) -> str:
   """The Markdown section of one workload."""
@@ -73,14 +55,14 @@ def workload_table(workload: Workload, contenders: Sequence[Contender], rates: R
   for contender in contenders:
     if contender.key not in rates:
       continue
-    values = _finite(rates[contender.key])
+    values = finite(rates[contender.key])
     calls = contender.steps_per_call(workload)
     cells = [f'`{contender.key}`' + (' ★' if contender.key == peer else ''), contender.label,
-             'own' if calls is None else str(calls), _number(median(values)),
-             _number(min(values) if values else None), _number(max(values) if values else None),
-             _ratio_text(ratio(rates, contender.key, peer))]
-    cells += [_ratio_text(ratio(rates, contender.key, floor)) for floor in floors]
-    cells.append(_number(memory.get(contender.key)))
+             'own' if calls is None else str(calls), number(median(values)),
+             number(min(values) if values else None), number(max(values) if values else None),
+             times(ratio(rates, contender.key, peer))]
+    cells += [times(ratio(rates, contender.key, floor)) for floor in floors]
+    cells.append(number(memory.get(contender.key)))
     lines.append('| ' + ' | '.join(cells) + ' |')
   lines.append('')
   lines += _notes(workload, rates, memory, peer)
@@ -96,7 +78,7 @@ def _per_repeat(contenders: Sequence[Contender], rates: Rates) -> List[str]:
            '| contender | ' + ' | '.join(str(r + 1) for r in range(repeats)) + ' |',
            '|---|' + '--:|' * repeats]
   for key in keys:
-    lines.append(f'| `{key}` | ' + ' | '.join(_number(value) for value in rates[key]) + ' |')
+    lines.append(f'| `{key}` | ' + ' | '.join(number(value) for value in rates[key]) + ' |')
   return lines + ['', '</details>', '']
 
 
@@ -142,12 +124,12 @@ def targets_table(workloads: Sequence[Workload], contenders: Sequence[Contender]
       goal = workload.peer_target
       value = ratio(workload_rates, 'gin_trainer', fastest(workload_rates, contenders, PEER))
       add(workload, f'gin-trainer ≥ {goal}× fastest peer', value,
-          None if value is None else value >= goal, _ratio_text(value))
+          None if value is None else value >= goal, times(value))
     for key, floor, goal in (('gin_trainer_noxla', 'floor', 0.8),
                              ('gin_trainer', 'floor_xla', 0.7)):
       value = ratio(workload_rates, key, floor)
       add(workload, f'`{key}` ≥ {goal}× `{floor}` (K = {workload.steps_per_call})', value,
-          None if value is None else value >= goal, _ratio_text(value))
+          None if value is None else value >= goal, times(value))
     if not workload.evaluate:
       value = summary_cost(workload_rates)
       add(workload, 'scalars every 100 steps cost ≤ 3%', value,

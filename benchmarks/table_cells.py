@@ -1,0 +1,31 @@
+"""What both benchmarks' reports compute and print in a cell: medians, numbers, ratios.
+
+No TensorFlow here: the end-to-end driver imports it, and must stay small.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import List, Optional, Sequence
+
+
+def finite(values: Sequence[float]) -> List[float]:
+  """The values that are numbers (a failed timing is NaN)."""
+  return [value for value in values if math.isfinite(value)]
+
+
+def median(values: Sequence[float]) -> Optional[float]:
+  """The median of the finite values; None when there are none."""
+  numbers = finite(values)
+  return statistics.median(numbers) if numbers else None
+
+
+def number(value: Optional[float], digits: int = 0) -> str:
+  """`1,234` (or with `digits` decimals); '—' for no value."""
+  return '—' if value is None else f'{value:,.{digits}f}'
+
+
+def times(value: Optional[float]) -> str:
+  """A ratio, `1.23×`; '—' for no value."""
+  return '—' if value is None else f'{value:.2f}×'
