@@ -71,7 +71,7 @@ class DeviceData:
     """Nothing: the position in the data is the global step."""
     return {}
 
-  # Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+  # No Python control flow on tensors: AutoGraph's conversion would only cost start-up.
   @tf.autograph.experimental.do_not_convert
   def _orders(self, epochs: tf.Tensor, seed: Union[int, tf.Tensor, tf.Variable]) -> tf.Tensor:
     """The example indices of each of `epochs` (a vector), in training order: a row each.

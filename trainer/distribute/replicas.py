@@ -122,7 +122,7 @@ class Replicas:
       return self.strategy.experimental_local_results(outputs)[0]
     return run
 
-  # Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+  # No Python control flow on tensors: AutoGraph's conversion would only cost start-up.
   @tf.autograph.experimental.do_not_convert
   def any_worker(self, flags: tf.Tensor) -> tf.Tensor:
     """In the graph: which of the host `flags` (0/1) any worker raised.

@@ -119,8 +119,10 @@ class CompiledLoop:
     self._replicas = replicas
     self._val_data = val_data
     self._val_evaluation: Optional[Callable[[], Dict[str, float]]] = None
+    self._val_scalars: List[str] = []
     if val_data is not None:
-      self.eval_scalars = [*self._eval_step_scalars(val_data), *self._eval_metrics]
+      self._val_scalars = self._eval_step_scalars(val_data)
+      self.eval_scalars = [*self._val_scalars, *self._eval_metrics]
     self.spans_intervals = train_data.segmented and span_intervals
     self._interval = summary_interval
     # A loop's parts: one per interval it ends, and the rest of one.
@@ -178,7 +180,10 @@ class CompiledLoop:
 
   def evaluation(self, data: Batches) -> Callable[[], Dict[str, float]]:
     """A whole evaluation of a split's batches, as one call returning its means."""
-    names = self._eval_step_scalars(data)
+    return self._evaluation(data, self._eval_step_scalars(data))
+
+  def _evaluation(self, data: Batches, names: List[str]) -> Callable[[], Dict[str, float]]:
+    """`evaluation`, given the names of the eval step's scalars on `data`."""
     means = graph_loops.make_eval_loop(
         self._replicas.total(graph_loops.weighted_by_size(self._eval_step)), data, names)
 
@@ -199,7 +204,7 @@ class CompiledLoop:
   def _evaluate_val(self) -> Dict[str, float]:
     """Evaluates the val split (its function built at the first evaluation)."""
     if self._val_evaluation is None:
-      self._val_evaluation = self.evaluation(self._val_data)
+      self._val_evaluation = self._evaluation(self._val_data, self._val_scalars)
     return self._val_evaluation()
 
   def function(self) -> Callable[..., Any]:

@@ -122,7 +122,7 @@ def make_train_loop(step_fn: StepFn, data: Batches, names: Sequence[str], watch:
 
   watched = [list(names).index(name) for name in watch]
 
-  # Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+  # No Python control flow on tensors: AutoGraph's conversion would only cost start-up.
   @tf.autograph.experimental.do_not_convert
   def running(step, until, sums):
     # A non-finite value makes its sum non-finite from that step on, so the

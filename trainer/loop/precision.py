@@ -59,7 +59,7 @@ def with_loss_scaling(optimizer: keras.optimizers.Optimizer,
   return keras_configurables.loss_scale_optimizer(optimizer)
 
 
-# Graph code without Python control flow on tensors: AutoGraph's conversion would only add start-up time.
+# No Python control flow on tensors: AutoGraph's conversion would only cost start-up.
 @tf.autograph.experimental.do_not_convert
 def loss_scale(optimizer: keras.optimizers.Optimizer) -> Any:
   """The dynamic loss scale's variable, or None without loss scaling."""
