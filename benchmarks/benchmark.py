@@ -34,9 +34,9 @@ from absl import app
 from absl import flags
 
 from benchmarks import contenders as contenders_lib
+from benchmarks import markdown
 from benchmarks import report
 from benchmarks import schedule
-from benchmarks import table_cells
 from benchmarks import workloads as wl
 from benchmarks.contenders import Contender
 from benchmarks.workloads import Workload
@@ -144,7 +144,7 @@ def measure_memory(workloads: Sequence[Workload],
     log(f'memory {workload.name} {contender.key}: {peak:,.0f} MiB')
   for name, values in starts.items():
     if values:
-      memory[name][''] = table_cells.median(values)
+      memory[name][''] = markdown.median(values)
   return memory
 
 
@@ -162,13 +162,10 @@ def main(argv: Sequence[str]) -> None:
   rates = schedule.time_contenders(workloads, contenders, repeats, rounds, epochs, log)
   memory = measure_memory(workloads, contenders) if FLAGS.memory else {}
   command = ' '.join(['python -m benchmarks.benchmark', *sys.argv[1:]])
-  markdown = report.document(
+  document = report.document(
       workloads, contenders, rates, memory, epochs, command, code, repeats, rounds,
       time.perf_counter() - start)
-  print(markdown)
-  if FLAGS.output:
-    with open(FLAGS.output, 'w') as f:
-      f.write(markdown)
+  markdown.publish(document, FLAGS.output)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import math
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from benchmarks.child_process import Measurement
-from benchmarks.table_cells import median, number, times
+from benchmarks.markdown import median, number, times
 from benchmarks.e2e_workloads import (FITS, GIN_TRAINER, LABELS, TRAINERS, TUTORIAL, Sizes,
                                       Workload)
 

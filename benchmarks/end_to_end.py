@@ -32,6 +32,7 @@ from absl import flags
 
 from benchmarks import child_process
 from benchmarks import e2e_report
+from benchmarks import markdown
 from benchmarks import e2e_workloads as e2e
 from benchmarks.child_process import Measurement
 from benchmarks.e2e_workloads import Sizes, Workload
@@ -188,13 +189,10 @@ def main(argv: Sequence[str]) -> None:
   if 'tensorflow' in sys.modules:  # Its peak would be every child's ru_maxrss floor.
     raise RuntimeError('the benchmark process imported TensorFlow: peak RSS figures are void')
   command = ' '.join(['python -m benchmarks.end_to_end', *sys.argv[1:]])
-  markdown = e2e_report.document(workloads, sizes, results,
+  document = e2e_report.document(workloads, sizes, results,
                                  {'machine': machine, 'code': code, 'command': command,
                                   'how': how(repeats, time.perf_counter() - start)})
-  print(markdown)
-  if FLAGS.output:
-    with open(FLAGS.output, 'w') as output:
-      output.write(markdown)
+  markdown.publish(document, FLAGS.output)
 
 
 if __name__ == '__main__':

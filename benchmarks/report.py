@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from benchmarks import workloads as wl
-from benchmarks.table_cells import finite, median, number, times
+from benchmarks.markdown import finite, median, number, times
 from benchmarks.contenders import FLOOR, PEER, Contender
 from benchmarks.workloads import Workload
 

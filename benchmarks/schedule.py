@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Mapping, Sequence
 
-from benchmarks import table_cells
+from benchmarks import markdown
 from benchmarks.contenders import Contender
 from benchmarks.workloads import Workload
 
@@ -64,6 +64,6 @@ def time_contenders(workloads: Sequence[Workload], contenders: Sequence[Contende
             group_rates[contender.key].append(rate)
             log(f'repeat {repeat + 1}/{repeats} {workload.name} {contender.key}: {rate:,.1f}/s')
         for key, values in group_rates.items():
-          median = table_cells.median(values)
+          median = markdown.median(values)
           rates[workload.name][key].append(float('nan') if median is None else median)
   return rates

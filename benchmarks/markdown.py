@@ -1,4 +1,4 @@
-"""What both benchmarks' reports compute and print in a cell: medians, numbers, ratios.
+"""What both benchmarks' reports share: their cells (medians, numbers, ratios) and output.
 
 No TensorFlow here: the end-to-end driver imports it, and must stay small.
 """
@@ -29,3 +29,11 @@ def number(value: Optional[float], digits: int = 0) -> str:
 def times(value: Optional[float]) -> str:
   """A ratio, `1.23×`; '—' for no value."""
   return '—' if value is None else f'{value:.2f}×'
+
+
+def publish(document: str, output: Optional[str]) -> None:
+  """Prints the report's Markdown, and writes it to `output` too (--output), if given."""
+  print(document)
+  if output:
+    with open(output, 'w') as file:
+      file.write(document)
